@@ -1,0 +1,1 @@
+"""ocimodel.local: a local OCI-compatible service (Data Science, Object Storage, predict)."""

@@ -1,0 +1,1 @@
+"""Talking to OCI through the ``oci`` SDK, ocifs and fsspec only."""
