@@ -6,15 +6,24 @@ predict under ``/{deploymentOcid}/predict`` and the admin API under ``/_admin``.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from . import admin, datascience, deployments, objectstorage
 from .auth import AuthMiddleware
 from .core import OCIError, error_response
 from .faults import FaultMiddleware
+from .keys import keyring_of
 from .state import ServiceState
+
+log = logging.getLogger("ocimodel.local")
 
 
 async def _oci_error(request: Request, exc: Exception) -> Response:
@@ -22,17 +31,62 @@ async def _oci_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    log.debug("client disconnected during %s %s", request.method, request.url.path)
+    return Response(b"", status_code=400)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        OCIError(500, "InternalServerError", f"Internal error: {type(exc).__name__}.")
+    )
+
+
+async def run_hooks(state: ServiceState, name: str) -> None:
+    """Run the ``state.extras[name]`` hooks (sync or async); shutdown hooks all run."""
+    for hook in list(state.extras.get(name, [])):
+        try:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            if name != "shutdown":
+                raise
+            log.exception("shutdown hook %r failed", hook)
+
+
 def create_app(state: ServiceState) -> Starlette:
-    """Build the ASGI app serving ``state``."""
+    """Build the ASGI app serving ``state`` (its key ring is created or reused here)."""
+    keyring_of(state)
     routes = [
         *admin.routes(state),
         *objectstorage.routes(state),
         *datascience.routes(state),
         *deployments.routes(state),
     ]
-    app = Starlette(routes=routes, exception_handlers={OCIError: _oci_error})
-    app.state.service = state
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_hooks(state, "startup")
+        try:
+            yield
+        finally:
+            await run_hooks(state, "shutdown")
+
     # Outermost first: faults see every request, then signatures are checked.
-    app.add_middleware(AuthMiddleware, state=state)
-    app.add_middleware(FaultMiddleware, state=state)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            OCIError: _oci_error,
+            ClientDisconnect: _client_gone,
+            Exception: _internal_error,
+        },
+        middleware=[
+            Middleware(FaultMiddleware, state=state),
+            Middleware(AuthMiddleware, state=state),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = state
     return app

@@ -92,9 +92,7 @@ def b64_md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response carrying a fresh opc-request-id."""
     hdrs = {"opc-request-id": request_id()}
     if headers:

@@ -143,9 +143,7 @@ async def idempotent_create(request: Request, operation: str, handler) -> Respon
         return Response(content, status_code=status, headers=headers)
     resp = await handler(body)
     if resp.status_code < 300:
-        headers = {
-            k: v for k, v in resp.headers.items() if k.lower() not in ("content-length",)
-        }
+        headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length",)}
         state.store.remember_retry(
             who.tenancy, token, operation, body_hash, resp.status_code, headers, resp.body
         )

@@ -205,8 +205,16 @@ class Store:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO retry_tokens VALUES (?,?,?,?,?,?,?,?)",
-                (tenancy, token, operation, body_hash, status, json.dumps(headers), body,
-                 time.time()),
+                (
+                    tenancy,
+                    token,
+                    operation,
+                    body_hash,
+                    status,
+                    json.dumps(headers),
+                    body,
+                    time.time(),
+                ),
             )
 
 
@@ -251,9 +259,7 @@ class BlobStore:
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
-    async def write_stream(
-        self, chunks: AsyncIterator[bytes], limit: int | None = None
-    ) -> Blob:
+    async def write_stream(self, chunks: AsyncIterator[bytes], limit: int | None = None) -> Blob:
         """Stream chunks to disk, hashing as they arrive; 413 beyond ``limit`` bytes."""
         import base64
 
@@ -270,7 +276,7 @@ class BlobStore:
                     sha.update(chunk)
                     md5.update(chunk)
                     fh.write(chunk)
-            return self._commit(tmp, sha.hexdigest(), size, base64.b64encode(md5.digest()).decode())
+            return self.adopt(tmp, sha.hexdigest(), size, base64.b64encode(md5.digest()).decode())
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -279,7 +285,6 @@ class BlobStore:
     def write_file(self, src: str | os.PathLike) -> Blob:
         """Copy a local file into the store (used for server-side copies)."""
         import base64
-        import shutil
 
         sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
         fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
@@ -289,10 +294,10 @@ class BlobStore:
                 md5.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-        del shutil
-        return self._commit(tmp, sha.hexdigest(), size, base64.b64encode(md5.digest()).decode())
+        return self.adopt(tmp, sha.hexdigest(), size, base64.b64encode(md5.digest()).decode())
 
-    def _commit(self, tmp: str, sha256: str, size: int, md5_b64: str) -> Blob:
+    def adopt(self, tmp: str | os.PathLike, sha256: str, size: int, md5_b64: str) -> Blob:
+        """Move a finished file (already hashed by the caller) to its content address."""
         dest = self.path(sha256)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():

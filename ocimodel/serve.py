@@ -1,0 +1,176 @@
+"""A small model server for one unpacked artifact: ``python -m ocimodel.serve ARTIFACT_DIR``.
+
+It imports the artifact's ``score.py`` (artifact directory first on ``sys.path``), calls
+``load_model()`` once at startup and answers ``POST /predict`` and ``GET /health`` on
+127.0.0.1. A failing ``load_model()`` prints its traceback on stderr and exits with status 3,
+so whoever started the server can report it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+LOAD_FAILED_EXIT = 3
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+
+class ScoreLoadError(Exception):
+    """score.py could not be imported or its ``load_model()`` raised."""
+
+
+def load_score_module(artifact_dir: str | os.PathLike) -> ModuleType:
+    """Import ``score.py`` from ``artifact_dir`` with that directory first on ``sys.path``."""
+    root = Path(artifact_dir).resolve()
+    score = root / "score.py"
+    if not score.is_file():
+        raise ScoreLoadError(
+            f"{score} does not exist: the artifact must have score.py at its top level."
+        )
+    if str(root) not in sys.path[:1]:
+        sys.path.insert(0, str(root))
+    spec = importlib.util.spec_from_file_location("score", score)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["score"] = module
+    spec.loader.exec_module(module)
+    for name in ("load_model", "predict"):
+        if not callable(getattr(module, name, None)):
+            raise ScoreLoadError(f"{score} does not define {name}(); add it.")
+    return module
+
+
+def _to_jsonable(value: Any) -> Any:
+    """Turn array-likes and numpy scalars into plain JSON values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def build_app(score: ModuleType) -> Starlette:
+    """The ASGI app calling ``score.predict(data)`` for each ``POST /predict``."""
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+    async def predict(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return _error(413, "PayloadTooLarge", f"Payload exceeds {MAX_PAYLOAD_BYTES} bytes.")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        data: Any = body
+        if ctype == "application/json" or ctype.endswith("+json"):
+            try:
+                data = json.loads(body) if body else None
+            except ValueError as exc:
+                return _error(400, "InvalidParameter", f"Request body is not valid JSON: {exc}")
+        try:
+            result = await run_in_threadpool(score.predict, data)
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
+            return _error(500, "InternalServerError", f"predict() raised {exc!r}")
+        try:
+            content = json.dumps(result, default=_to_jsonable).encode()
+        except (TypeError, ValueError) as exc:
+            return _error(500, "InternalServerError", f"predict() returned non-JSON data: {exc}")
+        return Response(content, media_type="application/json")
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/predict", predict, methods=["POST"]),
+        ]
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def _write_port_file(path: str, port: int) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(str(port))
+    os.replace(tmp, path)
+
+
+def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Stop this server when the process that started it dies, so none is left orphaned."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the artifact, bind, announce the port, and serve until terminated."""
+    parser = argparse.ArgumentParser(prog="python -m ocimodel.serve", description=__doc__)
+    parser.add_argument("artifact_dir", help="directory holding score.py and the model file")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument(
+        "--parent-pid", type=int, help="exit when this process (the service) is gone"
+    )
+    args = parser.parse_args(argv)
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
+
+    try:
+        score = load_score_module(args.artifact_dir)
+        score.load_model()
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        sys.stderr.flush()
+        return LOAD_FAILED_EXIT
+
+    import uvicorn
+
+    sock = _bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    print(f"ocimodel.serve listening on http://{args.host}:{port}", flush=True)
+    if args.port_file:
+        _write_port_file(args.port_file, port)
+    config = uvicorn.Config(build_app(score), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
