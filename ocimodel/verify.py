@@ -1,0 +1,136 @@
+"""Runs an artifact's own score.py on a payload before it is saved or deployed.
+
+By default score.py runs in a fresh, isolated Python process with only the artifact directory
+on the path ahead of site-packages, fed the request body the input serializer produces, as a
+deployment would. ``in_process=True`` imports it here instead, for speed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ocimodel.errors import ScoreError, SerializeInputNotImplementedError
+from ocimodel.serde import SERDE, get_model_input_serializer
+
+RUNNER_PATH = Path(__file__).with_name("templates") / "score_runner.py"
+_STDERR_TAIL = 4000
+
+
+class VerifyTimeoutError(ScoreError):
+    """score.py did not answer within the timeout."""
+
+
+@lru_cache(maxsize=1)
+def _runner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_ocimodel_score_runner", RUNNER_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def request_of(
+    data: Any, input_serializer: str | SERDE = "json", auto_serialize_data: bool = True
+) -> tuple[bytes, str]:
+    """The request body and content type a deployment would receive for ``data``."""
+    if auto_serialize_data:
+        return get_model_input_serializer(input_serializer).to_request(data)
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data), "application/octet-stream"
+    try:
+        return json.dumps(data, allow_nan=False).encode("utf-8"), "application/json"
+    except (TypeError, ValueError) as exc:
+        raise SerializeInputNotImplementedError(
+            f"data of type {type(data).__name__} is not JSON serializable; pass "
+            "auto_serialize_data=True to send it through the model input serializer"
+        ) from exc
+
+
+def verify_artifact(
+    artifact_dir: str | os.PathLike,
+    data: Any,
+    *,
+    input_serializer: str | SERDE = "json",
+    in_process: bool = False,
+    timeout: float = 120.0,
+    auto_serialize_data: bool = True,
+) -> dict:
+    """Run the artifact's score.py on ``data`` and return its result, e.g. ``{"prediction": ...}``.
+
+    Raises :class:`ScoreError` carrying score.py's traceback when it fails to load or predict,
+    and :class:`VerifyTimeoutError` when the subprocess exceeds ``timeout`` seconds.
+    """
+    root = Path(artifact_dir).resolve()
+    if not (root / "score.py").is_file():
+        raise ScoreError(
+            f"{root / 'score.py'} does not exist; run prepare() first or pass the directory "
+            "that holds the artifact's score.py"
+        )
+    body, content_type = request_of(data, input_serializer, auto_serialize_data)
+    if in_process:
+        outcome = _runner().run_in_process(str(root), body, content_type)
+    else:
+        outcome = _run_subprocess(root, body, content_type, timeout)
+    if not outcome.get("ok"):
+        stage = outcome.get("stage", "run")
+        what = {
+            "import": "while importing score.py (load_model)",
+            "predict": "in predict()",
+            "response": "while turning the result of predict() into JSON",
+        }.get(stage, "")
+        raise ScoreError(
+            f"score.py of {root} failed {what}: {outcome.get('error', '')}".rstrip(),
+            outcome.get("traceback", ""),
+        )
+    return json.loads(outcome["result"])
+
+
+def _run_subprocess(root: Path, body: bytes, content_type: str, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="ocimodel-verify-") as tmp:
+        request_path = Path(tmp) / "request.body"
+        result_path = Path(tmp) / "result.json"
+        request_path.write_bytes(body)
+        command = [
+            sys.executable,
+            "-I",
+            str(RUNNER_PATH),
+            str(root),
+            str(request_path),
+            content_type,
+            str(result_path),
+        ]
+        try:
+            proc = subprocess.run(
+                command,
+                cwd=root,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise VerifyTimeoutError(
+                f"score.py of {root} did not answer within {timeout} s; raise timeout= "
+                "or make load_model()/predict() faster",
+                _tail(exc.stderr),
+            ) from None
+        if not result_path.exists():
+            raise ScoreError(
+                f"score.py of {root} ended the Python process (exit status {proc.returncode}) "
+                "before returning a result",
+                _tail(proc.stderr),
+            )
+        return json.loads(result_path.read_text(encoding="utf-8"))
+
+
+def _tail(stream: bytes | None) -> str:
+    text = (stream or b"").decode("utf-8", errors="replace")
+    return text[-_STDERR_TAIL:]
