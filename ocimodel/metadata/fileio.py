@@ -1,0 +1,62 @@
+"""Writing metadata JSON to a local path or an ``oci://`` URI without leaving partial files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ocimodel.metadata.errors import InvalidMetadataType
+
+OCI_SCHEME = "oci://"
+
+
+def resolve_json_path(file_path: str, default_name: str) -> str:
+    """``file_path`` itself, or ``default_name`` inside it when it names a folder."""
+    if not isinstance(file_path, (str, os.PathLike)) or not str(file_path):
+        raise InvalidMetadataType(
+            f"file_path must be a non-empty local path or oci:// URI, got {file_path!r}."
+        )
+    path = os.fspath(file_path)
+    is_folder = path.endswith("/") or (not path.startswith(OCI_SCHEME) and os.path.isdir(path))
+    if is_folder:
+        return path.rstrip("/") + "/" + default_name
+    return path
+
+
+def write_text(text: str, file_path: str, default_name: str, storage_options: dict | None = None):
+    """Write ``text`` (UTF-8) to a local file atomically, or to an oci:// object through fsspec.
+
+    Returns the path or URI written.
+    """
+    target = resolve_json_path(file_path, default_name)
+    data = text.encode("utf-8")
+    if target.startswith(OCI_SCHEME):
+        _write_remote(data, target, storage_options)
+        return target
+    target = os.path.abspath(os.path.expanduser(target))
+    folder = os.path.dirname(target)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _write_remote(data: bytes, uri: str, storage_options: dict | None) -> None:
+    """Write bytes to an oci:// URI; fsspec/ocifs commits the object only on a clean close."""
+    if storage_options is not None:
+        import fsspec
+
+        with fsspec.open(uri, "wb", **storage_options) as fh:
+            fh.write(data)
+        return
+    from ocimodel.oci.storage import open_uri
+
+    with open_uri(uri, mode="wb") as fh:
+        fh.write(data)
