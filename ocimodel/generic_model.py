@@ -1,0 +1,581 @@
+"""GenericModel: the object-style facade over the prepare pipeline, as in the reference.
+
+Every method calls the same functions of :mod:`ocimodel.prepare` that the Prefect tasks call;
+this class only keeps state between calls (artifact folder, serializers, metadata, summary).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ocimodel import prepare as core
+from ocimodel.errors import ArtifactsNotAvailableError
+from ocimodel.introspect import TEST_STATUS, Introspectable
+from ocimodel.properties import ModelProperties
+from ocimodel.summary import ModelState, SummaryDetail, SummaryStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ocimodel.introspect import ModelIntrospect
+    from ocimodel.runtime import RuntimeInfo
+
+
+class DataScienceModelType(str):
+    """Kinds of Data Science resources an OCID can name."""
+
+    MODEL = "datasciencemodel"
+    MODEL_DEPLOYMENT = "datasciencemodeldeployment"
+
+
+class ModelDeploymentRuntimeType:
+    """Runtimes a model deployment can use."""
+
+    CONDA = "conda"
+    CONTAINER = "container"
+
+
+def _serializer_types() -> tuple[Any, Any]:
+    from ocimodel.serde import ModelInputSerializerType, ModelSerializerType
+
+    return ModelSerializerType, ModelInputSerializerType
+
+
+class _ClassProperty:
+    """A read-only attribute computed on the class (used for the serializer type enums)."""
+
+    def __init__(self, getter: Callable[[], Any]):
+        self.getter = getter
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        return self.getter()
+
+
+class MetadataMixin:
+    """Populates taxonomy, custom and provenance metadata and the input/output schemas.
+
+    The host class provides ``estimator``, ``artifact_dir``, ``runtime_info``,
+    ``model_file_name``, ``model_save_serializer``, ``_metadata`` and ``_summary_status``.
+    """
+
+    def populate_metadata(
+        self,
+        use_case_type: str | None = None,
+        data_sample: Any = None,
+        X_sample: Any = None,  # noqa: N803 - the reference's name
+        y_sample: Any = None,
+        training_script_path: str | None = None,
+        training_id: str | None = None,
+        ignore_pending_changes: bool = True,
+        max_col_num: int = 2000,
+        ignore_conda_error: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Populates taxonomy, custom and provenance metadata and the input/output schemas."""
+        X_sample, y_sample = _split_data_sample(data_sample, X_sample, y_sample)
+        self._metadata = core.populate_metadata(
+            self.estimator,
+            self.artifact_dir,
+            metadata=self._metadata,
+            use_case_type=use_case_type,
+            X_sample=X_sample,
+            y_sample=y_sample,
+            training_script_path=training_script_path,
+            training_id=training_id,
+            ignore_pending_changes=ignore_pending_changes,
+            max_col_num=max_col_num,
+            runtime_info=self.runtime_info,
+            model_file_name=self.model_file_name,
+            model_save_serializer=self.model_save_serializer,
+        )
+        self._summary_status.mark(SummaryDetail.METADATA, ModelState.DONE)
+
+    def populate_schema(
+        self,
+        data_sample: Any = None,
+        X_sample: Any = None,  # noqa: N803 - the reference's name
+        y_sample: Any = None,
+        max_col_num: int = 2000,
+        **kwargs: Any,
+    ) -> None:
+        """Builds input/output schemas from samples; large ones go to files in the artifact."""
+        X_sample, y_sample = _split_data_sample(data_sample, X_sample, y_sample)
+        schema_input, schema_output = core.populate_schema(
+            X_sample, y_sample, max_col_num=max_col_num, artifact_dir=self.artifact_dir
+        )
+        if schema_input is not None:
+            self._metadata.schema_input = schema_input
+        if schema_output is not None:
+            self._metadata.schema_output = schema_output
+
+
+class GenericModel(MetadataMixin, Introspectable):
+    """A trained model and its artifact: prepare, verify and introspect it for OCI Data Science.
+
+    Works with any object that has ``predict`` (or is callable through a custom score.py).
+    """
+
+    model_save_serializer_type = _ClassProperty(lambda: _serializer_types()[0])
+    model_input_serializer_type = _ClassProperty(lambda: _serializer_types()[1])
+    _DEFAULT_AUTO_SERIALIZE_DATA = True
+    """Tagged JSON leaves plain JSON values as they are, so serializing is always safe."""
+
+    def __init__(
+        self,
+        estimator: Callable | None = None,
+        artifact_dir: str | None = None,
+        properties: ModelProperties | Mapping[str, Any] | None = None,
+        auth: dict | None = None,
+        serialize: bool = True,
+        model_save_serializer: Any = None,
+        model_input_serializer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.estimator = estimator
+        self.artifact_dir = os.path.abspath(
+            os.path.expanduser(os.fspath(artifact_dir))
+            if artifact_dir
+            else tempfile.mkdtemp(prefix="ocimodel-artifact-")
+        )
+        self.properties = _as_properties(properties)
+        self.auth = auth
+        self.serialize = serialize
+        self.model_file_name: str | None = kwargs.pop("model_file_name", None)
+        self.ignore_conda_error = bool(kwargs.pop("ignore_conda_error", False))
+        self.runtime_info: RuntimeInfo | None = None
+        self.model_artifact: Any = None
+        self.model_deployment: Any = None
+        self.dsc_model: Any = None
+        self._model_id: str | None = None
+        self._score: Any = None
+        self._metadata = core.new_metadata()
+        self._introspect: ModelIntrospect | None = None
+        self._summary_status = SummaryStatus()
+        self.model_save_serializer: Any = None
+        self.model_input_serializer: Any = None
+        self.set_model_save_serializer(model_save_serializer or "cloudpickle")
+        self.set_model_input_serializer(model_input_serializer or "json")
+        self._kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(estimator={type(self.estimator).__name__}, "
+            f"artifact_dir={self.artifact_dir!r})"
+        )
+
+    # --- serializers -------------------------------------------------------------------------
+
+    def set_model_save_serializer(self, model_save_serializer: Any) -> None:
+        """Registers the serializer that saves the model (a name like "cloudpickle", or a SERDE)."""
+        from ocimodel.serde import get_model_save_serializer
+
+        self.model_save_serializer = get_model_save_serializer(model_save_serializer)
+
+    def set_model_input_serializer(self, model_input_serializer: Any) -> None:
+        """Registers the serializer of data passed to verify/predict ("json", or a SERDE)."""
+        from ocimodel.serde import get_model_input_serializer
+
+        self.model_input_serializer = get_model_input_serializer(model_input_serializer)
+
+    def get_model_serializer(self) -> Any:
+        """The model save serializer."""
+        return self.model_save_serializer
+
+    def get_data_serializer(self) -> Any:
+        """The model input serializer."""
+        return self.model_input_serializer
+
+    # --- metadata properties -----------------------------------------------------------------
+
+    @property
+    def metadata_taxonomy(self) -> Any:
+        """Taxonomy metadata (use case, framework, algorithm, hyperparameters, test results)."""
+        return self._metadata.taxonomy
+
+    @property
+    def metadata_custom(self) -> Any:
+        """Custom metadata."""
+        return self._metadata.custom
+
+    @property
+    def metadata_provenance(self) -> Any:
+        """Provenance metadata (git repository, commit, training script and run)."""
+        return self._metadata.provenance
+
+    @property
+    def schema_input(self) -> Any:
+        """Schema of the model's input data (from X_sample)."""
+        return self._metadata.schema_input
+
+    @schema_input.setter
+    def schema_input(self, value: Any) -> None:
+        self._metadata.schema_input = _as_schema(value)
+
+    @property
+    def schema_output(self) -> Any:
+        """Schema of the model's output data (from y_sample)."""
+        return self._metadata.schema_output
+
+    @schema_output.setter
+    def schema_output(self, value: Any) -> None:
+        self._metadata.schema_output = _as_schema(value)
+
+    def _taxonomy_value(self, key: str) -> Any:
+        return self._metadata.taxonomy[key].value
+
+    @property
+    def framework(self) -> str | None:
+        """The model's framework, once metadata has been populated."""
+        return self._taxonomy_value("Framework")
+
+    @property
+    def algorithm(self) -> str | None:
+        """The model's algorithm (class name), once metadata has been populated."""
+        return self._taxonomy_value("Algorithm")
+
+    @property
+    def version(self) -> str | None:
+        """The framework version, once metadata has been populated."""
+        return self._taxonomy_value("FrameworkVersion")
+
+    @property
+    def hyperparameter(self) -> Any:
+        """The model's hyperparameters, once metadata has been populated."""
+        return self._taxonomy_value("Hyperparameters")
+
+    @property
+    def model_id(self) -> str | None:
+        """The model OCID once saved to the model catalog."""
+        return self._model_id
+
+    @property
+    def model_deployment_id(self) -> str | None:
+        """The model deployment OCID once deployed."""
+        deployment = self.model_deployment
+        return getattr(deployment, "model_deployment_id", None) if deployment else None
+
+    # --- prepare -----------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        inference_conda_env: str | None = None,
+        inference_python_version: str | None = None,
+        training_conda_env: str | None = None,
+        training_python_version: str | None = None,
+        model_file_name: str | None = None,
+        as_onnx: bool = False,
+        initial_types: list[tuple] | None = None,
+        force_overwrite: bool = False,
+        namespace: str = core.DEFAULT_NAMESPACE,
+        use_case_type: str | None = None,
+        X_sample: Any = None,  # noqa: N803 - the reference's name
+        y_sample: Any = None,
+        training_script_path: str | None = None,
+        training_id: str | None = None,
+        ignore_pending_changes: bool = True,
+        max_col_num: int = 2000,
+        ignore_conda_error: bool = False,
+        score_py_uri: str | None = None,
+        **kwargs: Any,
+    ) -> GenericModel:
+        """Writes runtime.yaml, the serialized model and score.py, and populates metadata.
+
+        Values not given fall back to ``properties``; given ones are stored back into them.
+        """
+        props = self.properties
+        inference_conda_env = inference_conda_env or props.inference_conda_env
+        inference_python_version = inference_python_version or props.inference_python_version
+        training_conda_env = training_conda_env or props.training_conda_env
+        training_python_version = training_python_version or props.training_python_version
+        training_script_path = training_script_path or props.training_script_path
+        training_id = training_id or props.training_id
+        ignore_conda_error = ignore_conda_error or self.ignore_conda_error
+        if as_onnx:
+            self.set_model_save_serializer(_onnx_serializer(initial_types, X_sample))
+        result = core.prepare_artifact(
+            self.estimator,
+            self.artifact_dir,
+            inference_conda_env=inference_conda_env,
+            inference_python_version=inference_python_version,
+            training_conda_env=training_conda_env,
+            training_python_version=training_python_version,
+            model_file_name=model_file_name or self.model_file_name,
+            model_save_serializer=self.model_save_serializer,
+            model_input_serializer=self.model_input_serializer,
+            serialize=self.serialize,
+            force_overwrite=force_overwrite,
+            namespace=namespace,
+            bucketname=kwargs.pop("bucketname", core.DEFAULT_BUCKET),
+            auth=self.auth,
+            use_case_type=use_case_type,
+            X_sample=X_sample,
+            y_sample=y_sample,
+            training_script_path=training_script_path,
+            training_id=training_id,
+            ignore_pending_changes=ignore_pending_changes,
+            max_col_num=max_col_num,
+            ignore_conda_error=ignore_conda_error,
+            score_py_uri=score_py_uri,
+            properties=props.to_dict(),
+            metadata=self._metadata,
+            **kwargs,
+        )
+        self.model_file_name = result.model_file_name
+        self.runtime_info = result.runtime_info
+        self._metadata = result.metadata
+        self.model_artifact = _open_artifact(self.artifact_dir, self.model_file_name, self.auth)
+        props.with_dict(
+            {
+                "inference_conda_env": inference_conda_env,
+                "inference_python_version": self._inference_python_version(),
+                "training_conda_env": training_conda_env,
+                "training_python_version": training_python_version,
+                "training_script_path": training_script_path,
+                "training_id": training_id,
+            }
+        )
+        self._mark_prepared(serialized=self.serialize)
+        return self
+
+    def _inference_python_version(self) -> str | None:
+        env = self.runtime_info.model_deployment.inference_conda_env if self.runtime_info else None
+        return (env.inference_python_version or None) if env else None
+
+    def _mark_prepared(self, serialized: bool = True) -> None:
+        d, s = SummaryDetail, ModelState
+        status = self._summary_status
+        for detail in (d.RUNTIME_YAML, d.SCORE_PY, d.METADATA):
+            status.mark(detail, s.DONE)
+        if serialized:
+            status.mark(d.SERIALIZED, s.DONE)
+        else:
+            status.mark(
+                d.SERIALIZED,
+                s.NEEDSACTION,
+                f"Save the serialized model as {self.model_file_name} in {self.artifact_dir}.",
+            )
+        status.mark(d.VERIFIED, s.AVAILABLE)
+        status.mark(d.INTROSPECTED, s.AVAILABLE)
+        status.mark(d.UPLOADED, s.AVAILABLE)
+
+    def serialize_model(
+        self,
+        as_onnx: bool = False,
+        initial_types: list[tuple] | None = None,
+        force_overwrite: bool = False,
+        X_sample: Any = None,  # noqa: N803 - the reference's name
+        **kwargs: Any,
+    ) -> None:
+        """Saves the model into the artifact with the model save serializer (or as ONNX)."""
+        if as_onnx:
+            self.set_model_save_serializer(_onnx_serializer(initial_types, X_sample))
+        result = core.serialize_model(
+            self.estimator,
+            self.artifact_dir,
+            model_file_name=kwargs.get("model_file_name") or self.model_file_name,
+            model_save_serializer=self.model_save_serializer,
+            force_overwrite=force_overwrite,
+        )
+        self.model_file_name = result.file_name
+        self._summary_status.mark(SummaryDetail.SERIALIZED, ModelState.DONE)
+
+    # --- verify, introspect, summary ---------------------------------------------------------
+
+    def verify(
+        self,
+        data: Any = None,
+        reload_artifacts: bool = True,
+        auto_serialize_data: bool | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Runs score.py of the artifact on ``data`` locally, as the deployment would.
+
+        ``kwargs``: ``in_process`` (default False: a fresh subprocess) and ``timeout``.
+        ``auto_serialize_data`` (default True) sends ``data`` through the input serializer,
+        so ndarrays and DataFrames arrive with their types.
+        """
+        from ocimodel.verify import verify_artifact
+
+        self._require_artifact()
+        if reload_artifacts:
+            self.reload_runtime_info()
+        if auto_serialize_data is None:
+            auto_serialize_data = self._DEFAULT_AUTO_SERIALIZE_DATA
+        result = verify_artifact(
+            self.artifact_dir,
+            data,
+            input_serializer=self.model_input_serializer,
+            in_process=kwargs.pop("in_process", False),
+            timeout=kwargs.pop("timeout", 120.0),
+            auto_serialize_data=auto_serialize_data,
+        )
+        self._summary_status.mark(SummaryDetail.VERIFIED, ModelState.DONE)
+        return result
+
+    def introspect(self) -> pd.DataFrame:
+        """Checks the artifact (files, score.py, runtime.yaml) and returns the results table.
+
+        The results are kept in the ArtifactTestResults taxonomy metadata.
+        """
+        self._introspect = core.introspect_artifact(
+            self.artifact_dir, auth=self.auth, metadata=self._metadata
+        )
+        if self._introspect.status == TEST_STATUS.NOT_PASSED:
+            self._summary_status.mark(
+                SummaryDetail.INTROSPECTED,
+                ModelState.NEEDSACTION,
+                f"{self._introspect.failures} introspection check(s) failed; fix them "
+                "(see .introspect()) and run .introspect() again.",
+            )
+        else:
+            self._summary_status.mark(SummaryDetail.INTROSPECTED, ModelState.DONE)
+        return self._introspect.to_dataframe()
+
+    def summary_status(self) -> pd.DataFrame:
+        """The lifecycle table: Step, Status, Details, Actions Needed."""
+        return self._summary_status.df
+
+    def update_summary_status(self, detail: str, status: str) -> None:
+        """Sets the status of the summary row whose Details is ``detail``."""
+        self._summary_status.update_status(detail, status)
+
+    def update_summary_action(self, detail: str, action: str) -> None:
+        """Sets the needed action of the summary row whose Details is ``detail``."""
+        self._summary_status.update_action(detail, action)
+
+    # --- reload ------------------------------------------------------------------------------
+
+    def _require_artifact(self) -> None:
+        missing = [
+            name
+            for name in (core.SCORE_PY, core.RUNTIME_YAML)
+            if not os.path.isfile(os.path.join(self.artifact_dir, name))
+        ]
+        if missing:
+            raise ArtifactsNotAvailableError(
+                f"{', '.join(missing)} not found in {self.artifact_dir!r}; run prepare() first."
+            )
+
+    def reload_runtime_info(self) -> None:
+        """Reads runtime.yaml of the artifact into ``runtime_info``."""
+        from ocimodel.runtime import read_runtime_yaml
+
+        self.runtime_info = read_runtime_yaml(self.artifact_dir)
+
+    def reload(self) -> GenericModel:
+        """Reloads score.py and runtime.yaml; the model becomes what load_model() returns."""
+        self._require_artifact()
+        self.reload_runtime_info()
+        artifact = _open_artifact(self.artifact_dir, self.model_file_name, self.auth)
+        artifact.reload()
+        self.model_artifact = artifact
+        self._score = artifact.score
+        self.estimator = artifact.model
+        return self
+
+    @classmethod
+    def from_model_artifact(
+        cls,
+        uri: str,
+        model_file_name: str | None = None,
+        artifact_dir: str | None = None,
+        auth: dict | None = None,
+        force_overwrite: bool | None = False,
+        properties: ModelProperties | Mapping[str, Any] | None = None,
+        ignore_conda_error: bool | None = False,
+        **kwargs: Any,
+    ) -> GenericModel:
+        """Loads a model from an artifact folder or a zip/tar archive (local or oci://)."""
+        from ocimodel.artifact import ModelArtifact
+
+        target = artifact_dir or (uri if os.path.isdir(os.path.expanduser(uri)) else None)
+        target = target or tempfile.mkdtemp(prefix="ocimodel-artifact-")
+        artifact = ModelArtifact.from_uri(
+            uri,
+            target,
+            model_file_name=model_file_name,
+            force_overwrite=force_overwrite,
+            auth=auth,
+            ignore_conda_error=ignore_conda_error,
+            reload=kwargs.pop("reload", True),
+        )
+        model = cls(
+            estimator=artifact.model,
+            artifact_dir=artifact.artifact_dir,
+            properties=properties,
+            auth=auth,
+            serialize=False,
+            model_file_name=artifact.model_file_name,
+            ignore_conda_error=ignore_conda_error,
+            **kwargs,
+        )
+        model.model_artifact = artifact
+        model._score = artifact.score
+        model.runtime_info = artifact.runtime_info
+        stored = core.read_metadata(artifact.artifact_dir)
+        if stored is not None:
+            model._metadata = stored
+        env = artifact.runtime_info.model_deployment.inference_conda_env
+        model.properties.with_dict(
+            {
+                "inference_conda_env": env.inference_env_slug or env.inference_env_path or None,
+                "inference_python_version": env.inference_python_version or None,
+            }
+        )
+        model._mark_prepared(serialized=True)
+        return model
+
+
+class FrameworkSpecificModel(GenericModel):
+    """Base of framework-specific models (scikit-learn, XGBoost, ...)."""
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _as_properties(properties: ModelProperties | Mapping[str, Any] | None) -> ModelProperties:
+    if properties is None:
+        return ModelProperties().with_env()
+    if isinstance(properties, ModelProperties):
+        return properties
+    if isinstance(properties, Mapping):
+        return ModelProperties.from_dict(properties).with_env()
+    raise TypeError(
+        f"properties must be a ModelProperties or a dict, not {type(properties).__name__}."
+    )
+
+
+def _as_schema(value: Any) -> Any:
+    if value is None or hasattr(value, "to_dict"):
+        return value
+    from ocimodel.schema import Schema
+
+    return Schema.from_dict(value) if isinstance(value, Mapping) else Schema.from_json(value)
+
+
+def _split_data_sample(data_sample: Any, X_sample: Any, y_sample: Any) -> tuple[Any, Any]:  # noqa: N803
+    """Uses ``data_sample``'s X/y when given (an object with ``X`` and ``y`` attributes)."""
+    if data_sample is not None:
+        X_sample = getattr(data_sample, "X", X_sample)  # noqa: N806
+        y_sample = getattr(data_sample, "y", y_sample)
+    return X_sample, y_sample
+
+
+def _onnx_serializer(initial_types: list[tuple] | None, X_sample: Any) -> Any:  # noqa: N803
+    from ocimodel.serde import get_model_save_serializer
+
+    options = {}
+    if initial_types is not None:
+        options["initial_types"] = initial_types
+    if X_sample is not None:
+        options["X_sample"] = X_sample
+    return get_model_save_serializer("onnx", **options)
+
+
+def _open_artifact(artifact_dir: str, model_file_name: str | None, auth: dict | None) -> Any:
+    from ocimodel.artifact import ModelArtifact
+
+    return ModelArtifact(artifact_dir, model_file_name=model_file_name, auth=auth)

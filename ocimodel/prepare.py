@@ -1,0 +1,734 @@
+"""The prepare pipeline: each step of turning a trained model into an OCI Data Science artifact.
+
+Both ``GenericModel.prepare`` and the Prefect tasks call these functions, so there is one way
+to do each step. Every writer converges: an existing file with exactly the bytes a step would
+write is left as is, so re-running a step (a retry, or a new run with the same inputs) never
+fails; a *different* existing file raises ``ArtifactFileExistsError`` unless
+``force_overwrite=True``. Files are written to a temporary name and renamed, so a failure never
+leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ocimodel.errors import OcimodelError
+
+if TYPE_CHECKING:
+    from ocimodel.introspect import ModelIntrospect
+    from ocimodel.metadata import (
+        ModelCustomMetadata,
+        ModelProvenanceMetadata,
+        ModelTaxonomyMetadata,
+    )
+    from ocimodel.runtime import RuntimeInfo
+    from ocimodel.schema import Schema
+
+SCORE_PY = "score.py"
+RUNTIME_YAML = "runtime.yaml"
+METADATA_FILE = "ocimodel-metadata.json"
+"""Metadata prepared for the model catalog, kept beside the model so later stages can read it."""
+METADATA_FILE_VERSION = 1
+DEFAULT_NAMESPACE = "id19sfcrra6z"
+DEFAULT_BUCKET = "service-conda-packs"
+CLIENT_LIBRARY = "ocimodel"
+
+
+class PrepareError(ValueError, OcimodelError):
+    """A prepare step got arguments it cannot work with."""
+
+
+def _file_exists_error(path: str) -> Exception:
+    from ocimodel.runtime import ArtifactFileExistsError
+
+    return ArtifactFileExistsError(path)
+
+
+# --- converging writes ------------------------------------------------------------------------
+
+
+def ensure_artifact_dir(artifact_dir: str | os.PathLike) -> str:
+    """Creates the artifact folder if needed and returns its absolute path."""
+    if artifact_dir is None or not os.fspath(artifact_dir):
+        raise PrepareError(
+            "artifact_dir is not set; pass artifact_dir='path/to/folder' (it is created)."
+        )
+    path = os.path.abspath(os.path.expanduser(os.fspath(artifact_dir)))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise PrepareError(f"artifact_dir {path!r} is a file; pass a folder path.")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_converging(path: str, data: bytes, force_overwrite: bool = False) -> bool:
+    """Writes ``data`` atomically unless ``path`` already holds exactly it; True if written.
+
+    A different existing file is replaced only with ``force_overwrite``.
+    """
+    if os.path.isfile(path):
+        if os.path.getsize(path) == len(data):
+            with open(path, "rb") as fh:
+                if fh.read() == data:
+                    return False
+        if not force_overwrite:
+            raise _file_exists_error(path)
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def _same_file_digest(path: str, sha256: str) -> bool:
+    from ocimodel.manifest import sha256_file
+
+    return sha256_file(path)[0] == sha256
+
+
+# --- serialize --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SerializedModel:
+    """The serialized model file: its name in the artifact, serializer, sha256 and size."""
+
+    file_name: str
+    serializer: str
+    sha256: str
+    size: int
+    written: bool = True
+
+
+def model_file_name_for(model_save_serializer: Any = "cloudpickle", name: str | None = None) -> str:
+    """The model file name: the given one, else the serializer's default (``model.pkl``...)."""
+    if name:
+        if os.path.basename(name) != name or name in (".", ".."):
+            raise PrepareError(
+                f"model_file_name {name!r} must be a plain file name (no folders), "
+                "e.g. 'model.pkl'."
+            )
+        return name
+    from ocimodel.serde import get_model_save_serializer
+
+    return get_model_save_serializer(model_save_serializer).file_name
+
+
+def serialize_model(
+    model: Any,
+    artifact_dir: str,
+    *,
+    model_file_name: str | None = None,
+    model_save_serializer: Any = "cloudpickle",
+    force_overwrite: bool = False,
+) -> SerializedModel:
+    """Saves ``model`` into the artifact with the save serializer and records its sha256.
+
+    The sha256 is computed while writing; the file is never re-read except to compare it
+    with an existing file of the same name.
+    """
+    return start_serialization(
+        model,
+        artifact_dir,
+        model_file_name=model_file_name,
+        model_save_serializer=model_save_serializer,
+        force_overwrite=force_overwrite,
+    ).finish()
+
+
+class PendingSerialization:
+    """A model written to a temporary file whose sha256 may still be computing.
+
+    :meth:`finish` waits for the digest, puts the file in place (or keeps an identical one)
+    and writes the manifest; :meth:`abort` discards it. Other work can run in between while
+    the digest is computed on its own thread.
+    """
+
+    def __init__(self, folder: str, name: str, serializer: Any, force_overwrite: bool):
+        self.folder, self.name, self.serializer = folder, name, serializer
+        self.force_overwrite = force_overwrite
+        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + name)
+        os.close(fd)
+        self._writer: Any = None
+        self._file: Any = None
+        self._digest: str | None = None
+
+    def start(self, model: Any) -> PendingSerialization:
+        from ocimodel import serde
+
+        try:
+            if serde.score_loader_of(self.serializer) in ("cloudpickle", "joblib"):
+                self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in finish/abort
+                self._writer = serde.HashingWriter(self._file)
+                self.serializer.dump(model, self._writer)
+            else:
+                self._digest = self.serializer.save(model, self.tmp)
+        except BaseException:
+            self.abort()
+            raise
+        return self
+
+    def _wait_digest(self) -> str:
+        if self._digest is None:
+            self._digest = self._writer.finish()
+            self._file.close()
+            self._writer = self._file = None
+        return self._digest
+
+    def finish(self) -> SerializedModel:
+        from ocimodel.manifest import write_manifest
+
+        target = os.path.join(self.folder, self.name)
+        try:
+            sha256 = self._wait_digest()
+            size = os.path.getsize(self.tmp)
+            written = True
+            if os.path.exists(target):
+                if os.path.getsize(target) == size and _same_file_digest(target, sha256):
+                    written = False
+                elif not self.force_overwrite:
+                    raise _file_exists_error(target)
+            if written:
+                os.replace(self.tmp, target)
+        finally:
+            self.abort()
+        write_manifest(self.folder, known_digests={self.name: sha256})
+        return SerializedModel(self.name, self.serializer.name, sha256, size, written)
+
+    def abort(self) -> None:
+        """Stops hashing and removes the temporary file (a no-op once finished)."""
+        if self._writer is not None:
+            try:
+                self._writer.finish()
+            finally:
+                self._file.close()
+                self._writer = self._file = None
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def start_serialization(
+    model: Any,
+    artifact_dir: str,
+    *,
+    model_file_name: str | None = None,
+    model_save_serializer: Any = "cloudpickle",
+    force_overwrite: bool = False,
+) -> PendingSerialization:
+    """Writes the model to a temporary file now; call ``finish()`` on the result to place it."""
+    from ocimodel.serde import get_model_save_serializer
+
+    if model is None:
+        raise PrepareError(
+            "There is no model to serialize; pass estimator=... or serialize=False and place "
+            "the model file in artifact_dir yourself."
+        )
+    serializer = get_model_save_serializer(model_save_serializer)
+    folder = ensure_artifact_dir(artifact_dir)
+    name = model_file_name_for(serializer, model_file_name)
+    return PendingSerialization(folder, name, serializer, force_overwrite).start(model)
+
+
+# --- score.py ---------------------------------------------------------------------------------
+
+
+def generate_score_py(
+    artifact_dir: str,
+    *,
+    model_file_name: str,
+    model_save_serializer: Any = "cloudpickle",
+    model_input_serializer: Any = "json",
+    score_py_uri: str | None = None,
+    force_overwrite: bool = False,
+    auth: dict | None = None,
+    **template_kwargs: Any,
+) -> str:
+    """Writes score.py: rendered from the template, or copied from ``score_py_uri``.
+
+    A custom input serializer is pickled beside it so score.py can decode requests.
+    """
+    from ocimodel import serde
+
+    folder = ensure_artifact_dir(artifact_dir)
+    target = os.path.join(folder, SCORE_PY)
+    model_file_name = model_file_name_for(model_save_serializer, model_file_name)
+    input_serializer = serde.get_model_input_serializer(model_input_serializer)
+    if score_py_uri:
+        data = _read_uri(score_py_uri, auth)
+    else:
+        from ocimodel.score_template import render_score_py
+
+        text = render_score_py(
+            model_file_name=model_file_name,
+            model_serializer=serde.score_loader_of(
+                serde.get_model_save_serializer(model_save_serializer)
+            ),
+            input_serializer=serde.input_loader_of(input_serializer),
+            **template_kwargs,
+        )
+        data = text.encode("utf-8")
+    write_converging(target, data, force_overwrite)
+    if serde.input_loader_of(input_serializer) == "custom":
+        companion = os.path.join(folder, serde.MODEL_INPUT_SERDE_FILE_NAME)
+        serde.save_companion_serde(serde.companion_of(input_serializer), companion)
+    return target
+
+
+def _read_uri(uri: str, auth: dict | None) -> bytes:
+    from ocimodel.oci.storage import open_uri, uri_exists
+
+    if not uri_exists(uri, auth=auth):
+        raise PrepareError(
+            f"score_py_uri {uri!r} does not exist; pass the path or oci:// URI of your score.py."
+        )
+    with open_uri(uri, "rb", auth=auth) as fh:
+        return fh.read()
+
+
+def _serializer_name(serializer: Any) -> str:
+    return serializer if isinstance(serializer, str) else serializer.name
+
+
+# --- runtime.yaml -----------------------------------------------------------------------------
+
+
+def generate_runtime_yaml(
+    artifact_dir: str,
+    *,
+    inference_conda_env: str | None = None,
+    inference_python_version: str | None = None,
+    training_conda_env: str | None = None,
+    training_python_version: str | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    bucketname: str = DEFAULT_BUCKET,
+    auth: dict | None = None,
+    ignore_conda_error: bool = False,
+    force_overwrite: bool = False,
+    properties: Mapping[str, Any] | None = None,
+) -> RuntimeInfo:
+    """Resolves the conda environments and writes runtime.yaml; returns its RuntimeInfo.
+
+    ``properties`` (ModelProperties values) fill MODEL_PROVENANCE's project and compartment.
+    """
+    from ocimodel.artifact import ModelArtifact
+
+    folder = ensure_artifact_dir(artifact_dir)
+    target = os.path.join(folder, RUNTIME_YAML)
+    previous = _read_bytes(target)
+    artifact = ModelArtifact(folder, ignore_conda_error=ignore_conda_error, auth=auth)
+    info = artifact.prepare_runtime_yaml(
+        inference_conda_env,
+        inference_python_version=inference_python_version,
+        training_conda_env=training_conda_env,
+        training_python_version=training_python_version,
+        force_overwrite=True,
+        namespace=namespace,
+        bucketname=bucketname,
+        auth=auth,
+        ignore_conda_error=ignore_conda_error,
+        provenance=_provenance_overrides(properties),
+    )
+    if previous is not None and not force_overwrite and _read_bytes(target) != previous:
+        write_converging(target, previous, force_overwrite=True)
+        raise _file_exists_error(target)
+    return info
+
+
+def _read_bytes(path: str) -> bytes | None:
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _provenance_overrides(properties: Mapping[str, Any] | None) -> dict[str, str]:
+    """MODEL_PROVENANCE keys taken from model properties when they are set."""
+    props = dict(properties or {})
+    pairs = {
+        "PROJECT_OCID": props.get("project_id"),
+        "TRAINING_COMPARTMENT_OCID": props.get("compartment_id"),
+        "TRAINING_RESOURCE_OCID": props.get("training_resource_id"),
+    }
+    return {key: str(value) for key, value in pairs.items() if value}
+
+
+# --- schema and metadata ----------------------------------------------------------------------
+
+
+@dataclass
+class PreparedMetadata:
+    """Metadata for the model catalog: taxonomy, custom, provenance and input/output schemas."""
+
+    taxonomy: ModelTaxonomyMetadata
+    custom: ModelCustomMetadata
+    provenance: ModelProvenanceMetadata
+    schema_input: Schema | None = None
+    schema_output: Schema | None = None
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``ArtifactTestResults`` is left out (it describes one run)."""
+        from ocimodel.metadata import MetadataTaxonomyKeys
+
+        taxonomy = self.taxonomy.to_dict()
+        for entry in _entries(taxonomy):
+            if entry.get("key") == MetadataTaxonomyKeys.ARTIFACT_TEST_RESULT:
+                entry["value"] = None
+        return {
+            "version": METADATA_FILE_VERSION,
+            "metadata_taxonomy": taxonomy,
+            "metadata_custom": self.custom.to_dict(),
+            "metadata_provenance": self.provenance.to_dict(),
+            "schema_input": self.schema_input.to_dict() if self.schema_input else None,
+            "schema_output": self.schema_output.to_dict() if self.schema_output else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreparedMetadata:
+        """Rebuilds what :meth:`to_dict` wrote."""
+        from ocimodel.metadata import (
+            ModelCustomMetadata,
+            ModelProvenanceMetadata,
+            ModelTaxonomyMetadata,
+        )
+        from ocimodel.schema import Schema
+
+        taxonomy = ModelTaxonomyMetadata.from_dict(data["metadata_taxonomy"])
+        custom = ModelCustomMetadata.from_dict(data["metadata_custom"])
+        _link(taxonomy, custom)
+        return cls(
+            taxonomy=taxonomy,
+            custom=custom,
+            provenance=ModelProvenanceMetadata.from_dict(data["metadata_provenance"]),
+            schema_input=Schema.from_dict(data["schema_input"]) if data["schema_input"] else None,
+            schema_output=(
+                Schema.from_dict(data["schema_output"]) if data["schema_output"] else None
+            ),
+        )
+
+
+def _entries(metadata_dict: Mapping[str, Any]) -> list[dict[str, Any]]:
+    for key in ("metadata", "data"):
+        if isinstance(metadata_dict.get(key), list):
+            return metadata_dict[key]
+    return []
+
+
+def _link(taxonomy: Any, custom: Any) -> None:
+    """Makes both collections share the catalog's size budget when the metadata supports it."""
+    if hasattr(taxonomy, "link"):
+        taxonomy.link(custom)
+
+
+def new_metadata() -> PreparedMetadata:
+    """Empty taxonomy/custom/provenance metadata, linked for the shared size budget."""
+    from ocimodel.metadata import (
+        ModelCustomMetadata,
+        ModelProvenanceMetadata,
+        ModelTaxonomyMetadata,
+    )
+
+    taxonomy, custom = ModelTaxonomyMetadata(), ModelCustomMetadata()
+    _link(taxonomy, custom)
+    return PreparedMetadata(taxonomy, custom, ModelProvenanceMetadata())
+
+
+def populate_schema(
+    X_sample: Any = None,  # noqa: N803 - the reference's name
+    y_sample: Any = None,
+    *,
+    max_col_num: int = 2000,
+    artifact_dir: str | None = None,
+) -> tuple[Schema | None, Schema | None]:
+    """Input/output schemas from data samples.
+
+    A schema too big for the catalog is written to input_schema.json / output_schema.json in
+    ``artifact_dir`` (with a warning) and is left out of the catalog metadata at save time.
+    """
+    from ocimodel.schema import (
+        INPUT_SCHEMA_FILE_NAME,
+        OUTPUT_SCHEMA_FILE_NAME,
+        Schema,
+        schema_for_catalog,
+    )
+
+    schemas: list[Schema | None] = []
+    for sample, file_name in (
+        (X_sample, INPUT_SCHEMA_FILE_NAME),
+        (y_sample, OUTPUT_SCHEMA_FILE_NAME),
+    ):
+        schema = None if sample is None else Schema.from_sample(sample, max_col_num=max_col_num)
+        if schema is not None and artifact_dir:
+            schema_for_catalog(schema, ensure_artifact_dir(artifact_dir), file_name)
+        schemas.append(schema)
+    return schemas[0], schemas[1]
+
+
+def populate_metadata(
+    model: Any = None,
+    artifact_dir: str | None = None,
+    *,
+    metadata: PreparedMetadata | None = None,
+    use_case_type: str | None = None,
+    X_sample: Any = None,  # noqa: N803 - the reference's name
+    y_sample: Any = None,
+    training_script_path: str | None = None,
+    training_id: str | None = None,
+    ignore_pending_changes: bool = True,
+    max_col_num: int = 2000,
+    runtime_info: RuntimeInfo | None = None,
+    model_file_name: str | None = None,
+    model_save_serializer: Any = None,
+) -> PreparedMetadata:
+    """Fills taxonomy (framework, algorithm, hyperparameters, use case), custom metadata
+    (conda env, model file, serializer), provenance (git) and the schemas from the samples."""
+    from ocimodel.metadata import ModelProvenanceMetadata, populate_taxonomy
+
+    md = metadata or new_metadata()
+    folder = ensure_artifact_dir(artifact_dir) if artifact_dir else None
+    populate_taxonomy(md.taxonomy, model, use_case_type=use_case_type, artifact_dir=folder)
+    _populate_custom(md.custom, runtime_info, model_file_name, model_save_serializer)
+    md.provenance = ModelProvenanceMetadata.fetch_training_code_details(
+        training_script_path=training_script_path,
+        training_id=training_id,
+        artifact_dir=folder,
+    )
+    if training_script_path:
+        md.provenance.assert_path_not_dirty(training_script_path, ignore_pending_changes)
+    if X_sample is not None or y_sample is not None:
+        md.schema_input, md.schema_output = populate_schema(
+            X_sample,
+            y_sample,
+            max_col_num=max_col_num,
+            artifact_dir=folder,
+        )
+    return md
+
+
+def _populate_custom(
+    custom: ModelCustomMetadata,
+    runtime_info: RuntimeInfo | None,
+    model_file_name: str | None,
+    model_save_serializer: Any,
+) -> None:
+    """Custom items ocimodel fills in itself, from runtime.yaml and the serializer."""
+    from ocimodel.metadata import MetadataCustomCategory, MetadataCustomKeys
+
+    keys, category = MetadataCustomKeys, MetadataCustomCategory
+    items: list[tuple[str, Any, str, str]] = [
+        (keys.CLIENT_LIBRARY, CLIENT_LIBRARY, "", category.OTHER),
+    ]
+    if runtime_info is not None:
+        env = runtime_info.model_deployment.inference_conda_env
+        items += [
+            (keys.SLUG_NAME, env.inference_env_slug, "The slug name of the conda environment.",
+             category.TRAINING_ENV),
+            (keys.CONDA_ENVIRONMENT_PATH, env.inference_env_path,
+             "The URI of the inference conda environment.", category.TRAINING_ENV),
+            (keys.ENVIRONMENT_TYPE, env.inference_env_type,
+             "The type of the conda environment.", category.TRAINING_ENV),
+        ]  # fmt: skip
+    if model_file_name:
+        items.append(
+            (keys.MODEL_FILE_NAME, model_file_name, "The model file name.", category.OTHER)
+        )
+    if model_save_serializer is not None:
+        items.append(
+            (keys.MODEL_SERIALIZATION_FORMAT, _serializer_name(model_save_serializer),
+             "The model serialization format.", category.TRAINING_PROFILE)
+        )  # fmt: skip
+    for key, value, description, cat in items:
+        if value:
+            custom.add(key, value, description=description, category=cat, replace=True)
+
+
+def write_metadata(artifact_dir: str, metadata: PreparedMetadata) -> str:
+    """Writes the prepared metadata to ``ocimodel-metadata.json`` in the artifact.
+
+    The file is ocimodel's own record of the last prepare, so it is always replaced.
+    """
+    folder = ensure_artifact_dir(artifact_dir)
+    path = os.path.join(folder, METADATA_FILE)
+    text = json.dumps(metadata.to_dict(), indent=2, sort_keys=True, default=str)
+    write_converging(path, text.encode("utf-8"), force_overwrite=True)
+    return path
+
+
+def read_metadata(artifact_dir: str) -> PreparedMetadata | None:
+    """The metadata written by :func:`write_metadata`, or None when the artifact has none."""
+    path = os.path.join(os.fspath(artifact_dir), METADATA_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return PreparedMetadata.from_dict(json.load(fh))
+
+
+# --- introspection ----------------------------------------------------------------------------
+
+
+def introspect_artifact(
+    artifact_dir: str,
+    *,
+    auth: dict | None = None,
+    check_remote: bool = True,
+    metadata: PreparedMetadata | None = None,
+) -> ModelIntrospect:
+    """Runs introspection; records the results in ``metadata``'s ArtifactTestResults if given."""
+    from ocimodel.introspect import ModelIntrospect
+
+    intro = ModelIntrospect(artifact_dir, auth=auth, check_remote=check_remote)
+    intro.run()
+    if metadata is not None:
+        record_test_results(metadata.taxonomy, intro)
+    return intro
+
+
+def record_test_results(taxonomy: ModelTaxonomyMetadata, intro: ModelIntrospect) -> None:
+    """Stores introspection results as the ArtifactTestResults taxonomy value."""
+    from ocimodel.metadata import MetadataTaxonomyKeys
+
+    taxonomy.update_values(**{MetadataTaxonomyKeys.ARTIFACT_TEST_RESULT: intro.to_dict()})
+
+
+# --- the whole pipeline -----------------------------------------------------------------------
+
+
+@dataclass
+class PreparedArtifact:
+    """What prepare produced: the folder, model file, runtime info, metadata, introspection."""
+
+    artifact_dir: str
+    model: SerializedModel | None
+    model_file_name: str | None
+    runtime_info: RuntimeInfo
+    metadata: PreparedMetadata
+    introspection: ModelIntrospect | None = None
+
+
+def prepare_artifact(
+    model: Any,
+    artifact_dir: str,
+    *,
+    inference_conda_env: str | None = None,
+    inference_python_version: str | None = None,
+    training_conda_env: str | None = None,
+    training_python_version: str | None = None,
+    model_file_name: str | None = None,
+    model_save_serializer: Any = "cloudpickle",
+    model_input_serializer: Any = "json",
+    serialize: bool = True,
+    force_overwrite: bool = False,
+    namespace: str = DEFAULT_NAMESPACE,
+    bucketname: str = DEFAULT_BUCKET,
+    auth: dict | None = None,
+    use_case_type: str | None = None,
+    X_sample: Any = None,  # noqa: N803 - the reference's name
+    y_sample: Any = None,
+    training_script_path: str | None = None,
+    training_id: str | None = None,
+    ignore_pending_changes: bool = True,
+    max_col_num: int = 2000,
+    ignore_conda_error: bool = False,
+    score_py_uri: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+    metadata: PreparedMetadata | None = None,
+    introspect: bool = False,
+    check_remote: bool = True,
+    **template_kwargs: Any,
+) -> PreparedArtifact:
+    """runtime.yaml, then the model file, score.py, metadata and (optionally) introspection.
+
+    runtime.yaml goes first so a bad conda environment fails before the model is written.
+    The model's sha256 is computed on its own thread while score.py, metadata and
+    introspection (which never read the model file) are produced, so they add little. If
+    a step fails, files this call created are removed again; nothing half-done is left.
+    """
+    existed = os.path.isdir(os.path.expanduser(os.fspath(artifact_dir or "")))
+    folder = ensure_artifact_dir(artifact_dir)
+    before = set(os.listdir(folder))
+    pending: PendingSerialization | None = None
+    try:
+        runtime_info = generate_runtime_yaml(
+            folder,
+            inference_conda_env=inference_conda_env,
+            inference_python_version=inference_python_version,
+            training_conda_env=training_conda_env,
+            training_python_version=training_python_version,
+            namespace=namespace,
+            bucketname=bucketname,
+            auth=auth,
+            ignore_conda_error=ignore_conda_error,
+            force_overwrite=force_overwrite,
+            properties=properties,
+        )
+        model_file_name = model_file_name_for(model_save_serializer, model_file_name)
+        if serialize:
+            pending = start_serialization(
+                model,
+                folder,
+                model_file_name=model_file_name,
+                model_save_serializer=model_save_serializer,
+                force_overwrite=force_overwrite,
+            )
+        generate_score_py(
+            folder,
+            model_file_name=model_file_name,
+            model_save_serializer=model_save_serializer,
+            model_input_serializer=model_input_serializer,
+            score_py_uri=score_py_uri,
+            force_overwrite=force_overwrite,
+            auth=auth,
+            **template_kwargs,
+        )
+        md = populate_metadata(
+            model,
+            folder,
+            metadata=metadata,
+            use_case_type=use_case_type,
+            X_sample=X_sample,
+            y_sample=y_sample,
+            training_script_path=training_script_path,
+            training_id=training_id,
+            ignore_pending_changes=ignore_pending_changes,
+            max_col_num=max_col_num,
+            runtime_info=runtime_info,
+            model_file_name=model_file_name,
+            model_save_serializer=model_save_serializer,
+        )
+        intro = (
+            introspect_artifact(folder, auth=auth, check_remote=check_remote, metadata=md)
+            if introspect
+            else None
+        )
+        serialized = pending.finish() if pending is not None else None
+        write_metadata(folder, md)
+    except BaseException:
+        if pending is not None:
+            pending.abort()
+        _remove_new_entries(folder, before, remove_folder=not existed)
+        raise
+    return PreparedArtifact(folder, serialized, model_file_name, runtime_info, md, intro)
+
+
+def _remove_new_entries(folder: str, before: set[str], remove_folder: bool) -> None:
+    """Undoes a failed prepare: deletes what it added to ``folder`` (and the folder if new)."""
+    import shutil
+
+    for name in set(os.listdir(folder)) - before:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    if remove_folder and not os.listdir(folder):
+        os.rmdir(folder)

@@ -1,0 +1,119 @@
+"""The lifecycle summary table: each step of a model's life, its status and what to do next.
+
+``GenericModel.summary_status()`` shows it; every stage (prepare, verify, introspect, save,
+deploy, predict) updates the rows it owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ModelState(Enum):
+    """Status of one row of the summary table."""
+
+    DONE = "Done"
+    AVAILABLE = "Available"
+    NOTAVAILABLE = "Not Available"
+    NEEDSACTION = "Needs Action"
+    NOTAPPLICABLE = "Not Applicable"
+
+
+class SummaryDetail:
+    """The ``Details`` text of every row; used as the row key by the update methods."""
+
+    INITIATED = "Initiated the model"
+    RUNTIME_YAML = "Generated runtime.yaml"
+    SCORE_PY = "Generated score.py"
+    SERIALIZED = "Serialized model"
+    METADATA = "Populated metadata (Custom, Taxonomy and Provenance)"
+    VERIFIED = "Local tested .predict from score.py"
+    INTROSPECTED = "Conducted Introspect Test"
+    UPLOADED = "Uploaded artifact to model catalog"
+    DEPLOYED = "Deployed the model"
+    PREDICTED = "Called deployment predict endpoint"
+
+
+@dataclass
+class SummaryRow:
+    """One row: the step (method) it belongs to, its status, detail and needed action."""
+
+    step: str
+    detail: str
+    status: ModelState
+    action: str = ""
+
+
+def _initial_rows() -> list[SummaryRow]:
+    """Rows of a freshly created model: initiated, prepare available, the rest not yet."""
+    d, s = SummaryDetail, ModelState
+    return [
+        SummaryRow("initiate", d.INITIATED, s.DONE),
+        SummaryRow("prepare()", d.RUNTIME_YAML, s.AVAILABLE),
+        SummaryRow("prepare()", d.SCORE_PY, s.AVAILABLE),
+        SummaryRow("prepare()", d.SERIALIZED, s.AVAILABLE),
+        SummaryRow("prepare()", d.METADATA, s.AVAILABLE),
+        SummaryRow("verify()", d.VERIFIED, s.NOTAVAILABLE),
+        SummaryRow("save()", d.INTROSPECTED, s.NOTAVAILABLE),
+        SummaryRow("save()", d.UPLOADED, s.NOTAVAILABLE),
+        SummaryRow("deploy()", d.DEPLOYED, s.NOTAVAILABLE),
+        SummaryRow("predict()", d.PREDICTED, s.NOTAVAILABLE),
+    ]
+
+
+COLUMNS = ("Step", "Status", "Details", "Actions Needed")
+
+
+class SummaryStatus:
+    """Tracks the status of each lifecycle step of one model and renders it as a table."""
+
+    def __init__(self) -> None:
+        self._rows = _initial_rows()
+
+    def _row(self, detail: str) -> SummaryRow:
+        for row in self._rows:
+            if row.detail == detail:
+                return row
+        known = ", ".join(repr(r.detail) for r in self._rows)
+        raise ValueError(f"Unknown summary detail {detail!r}; use one of: {known}.")
+
+    def update_status(self, detail: str, status: str | ModelState) -> None:
+        """Sets the status of the row whose ``Details`` is ``detail``."""
+        self._row(detail).status = ModelState(
+            status.value if isinstance(status, ModelState) else status
+        )
+
+    def update_action(self, detail: str, action: str) -> None:
+        """Sets the action the user needs to take for the row whose ``Details`` is ``detail``."""
+        self._row(detail).action = action or ""
+
+    def status_of(self, detail: str) -> ModelState:
+        """The status of one row."""
+        return self._row(detail).status
+
+    def action_of(self, detail: str) -> str:
+        """The needed action of one row ("" when none)."""
+        return self._row(detail).action
+
+    def mark(self, detail: str, status: ModelState, action: str = "") -> None:
+        """Sets status and action of one row at once (clears the action by default)."""
+        row = self._row(detail)
+        row.status, row.action = status, action
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The table as a DataFrame with columns Step, Status, Details, Actions Needed."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [(r.step, r.status.value, r.detail, r.action) for r in self._rows],
+            columns=list(COLUMNS),
+        )
+
+    def __repr__(self) -> str:
+        return self.df.to_string(index=False)

@@ -1,0 +1,35 @@
+"""When a failed task attempt is worth retrying: only for transient remote errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRANSIENT_HTTP_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+REMOTE_RETRIES = 3
+REMOTE_RETRY_DELAYS = [2, 5, 10]
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """True for network failures and throttling/5xx answers, looking through wrapped causes."""
+    seen = 0
+    while exc is not None and seen < 10:
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and status in TRANSIENT_HTTP_STATUS:
+            return True
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return True
+        name = type(exc).__name__
+        if name in ("RequestException", "ConnectionError", "ConnectTimeout", "ReadTimeout"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only when the failure was transient."""
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - the state's own exception is inspected
+        return is_transient(exc)
+    return False

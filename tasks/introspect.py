@@ -1,0 +1,47 @@
+"""Prefect task of the introspection stage: check the artifact and publish the results table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from ocimodel import prepare as core
+
+INTROSPECTION_ARTIFACT_KEY = "model-introspection"
+
+
+@task(name="introspect-artifact", cache_policy=NO_CACHE)
+def introspect_artifact(
+    artifact_dir: str,
+    auth: dict | None = None,
+    check_remote: bool = True,
+    artifact_key: str = INTROSPECTION_ARTIFACT_KEY,
+) -> dict[str, Any]:
+    """Runs every introspection check and publishes them as a Prefect table artifact.
+
+    Reads the artifact only, so re-running it is always safe. Object storage being
+    unreachable makes one check Skipped rather than failing the task. Returns
+    ``{"status", "failures", "results"}`` where results are the ArtifactTestResults value.
+    """
+    logger = get_run_logger()
+    intro = core.introspect_artifact(artifact_dir, auth=auth, check_remote=check_remote)
+    table = intro.to_dataframe().to_dict(orient="records")
+    create_table_artifact(
+        table=table,
+        key=artifact_key,
+        description=f"Introspection of {artifact_dir}: {intro.status}, "
+        f"{intro.failures} failure(s).",
+    )
+    for result in intro.results:
+        if not result.passed:
+            logger.warning("%s %s: %s", result.key, result.result, result.message)
+    logger.info(
+        "Introspection %s: %d check(s), %d failed",
+        intro.status,
+        len(intro.results),
+        intro.failures,
+    )
+    return {"status": intro.status, "failures": intro.failures, "results": intro.to_dict()}

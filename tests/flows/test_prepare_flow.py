@@ -1,0 +1,109 @@
+"""The prepare flow under a real Prefect server, against the local OCI service."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from prefect import flow
+from prefect.artifacts import Artifact
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from flows.prepare_model import prepare_model
+from ocimodel.errors import IntrospectionNotPassed
+from ocimodel.prepare import read_metadata
+from tasks._retry import is_transient
+from tasks.introspect import INTROSPECTION_ARTIFACT_KEY
+from tasks.verify import verify_artifact
+
+SLUG = "generalml_p311_cpu_x86_64_v1"
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y)
+    return model, X, y
+
+
+@pytest.fixture
+def local_env(local_oci, monkeypatch):
+    for key, value in local_oci.env().items():
+        monkeypatch.setenv(key, value)
+    return local_oci
+
+
+def snapshot(folder: str) -> dict[str, bytes]:
+    out = {}
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, folder)] = fh.read()
+    return out
+
+
+@flow
+def prepare_and_verify(model, artifact_dir, X_sample, samples):  # noqa: N803
+    folder = prepare_model(
+        model, artifact_dir, inference_conda_env=SLUG, X_sample=X_sample, y_sample=None
+    )
+    return folder, [verify_artifact(folder, data)["prediction"] for data in samples]
+
+
+def test_prepare_flow_builds_a_valid_artifact_and_verify_matches(iris, local_env, tmp_path):
+    estimator, X, _ = iris
+    sample = X.sample(10, random_state=1)
+    samples = [sample.values.tolist(), sample.values, sample]
+    folder, predictions = prepare_and_verify(estimator, str(tmp_path / "art"), X.head(100), samples)
+    expected = estimator.predict(sample).tolist()
+    assert predictions == [expected, expected, expected]
+    assert {"score.py", "runtime.yaml", "model.pkl", "ocimodel-manifest.json"} <= set(
+        os.listdir(folder)
+    )
+    table = Artifact.get(INTROSPECTION_ARTIFACT_KEY)
+    assert table is not None and table.type == "table"
+    assert "runtime_path_exist" in table.data and "Failed" not in table.data
+    assert "Skipped" not in table.data  # the local service answered the storage check
+    metadata = read_metadata(folder)
+    assert metadata.schema_input.keys == list(X.columns)
+    assert metadata.taxonomy["Framework"].value == "scikit-learn"
+
+    before = snapshot(folder)
+    again = prepare_model(
+        estimator, folder, inference_conda_env=SLUG, X_sample=X.head(100), verify_data=sample
+    )
+    assert again == folder
+    assert snapshot(folder) == before  # re-running converges on identical files
+
+
+def test_introspection_failure_fails_the_flow_unless_ignored(iris, local_env, tmp_path):
+    broken = tmp_path / "score.py"
+    broken.write_text("def predict(x):\n    return x\n")
+    kwargs = dict(inference_conda_env=SLUG, score_py_uri=str(broken))
+    with pytest.raises(IntrospectionNotPassed, match="score_load_model"):
+        prepare_model(iris[0], str(tmp_path / "a"), verify_data=[[1.0, 2.0, 3.0, 4.0]], **kwargs)
+    folder = prepare_model(iris[0], str(tmp_path / "b"), ignore_introspection=True, **kwargs)
+    with open(os.path.join(folder, "score.py")) as fh:
+        assert fh.read() == broken.read_text()
+
+
+def test_only_transient_errors_are_retried():
+    import oci
+
+    assert is_transient(oci.exceptions.ServiceError(503, "Unavailable", {}, "down"))
+    assert is_transient(oci.exceptions.ServiceError(429, "TooManyRequests", {}, "slow down"))
+    assert not is_transient(oci.exceptions.ServiceError(404, "NotFound", {}, "missing"))
+    try:
+        try:
+            raise ConnectionResetError("reset")
+        except ConnectionResetError:
+            raise ValueError("index could not be read") from None
+    except ValueError as wrapped:
+        assert is_transient(wrapped)
+    assert not is_transient(FileExistsError("exists"))
+    assert not is_transient(np.linalg.LinAlgError("singular"))

@@ -1,0 +1,264 @@
+"""GenericModel prepare/verify/introspect against real files, real score.py runs, and the local
+OCI service for conda slug resolution and the object storage existence check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import ocimodel
+from ocimodel import (
+    TEST_STATUS,
+    GenericModel,
+    MetadataTaxonomyKeys,
+    ModelProperties,
+    ModelState,
+)
+from ocimodel.errors import CondaEnvError, SerializeInputNotImplementedError
+
+PACK = "oci://my-bucket@my-namespace/conda/my_pack_p311"
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y)
+    return model, X, y
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No OCI config at all: object storage is unreachable."""
+    monkeypatch.setenv("OCI_CONFIG_FILE", str(tmp_path / "absent-config"))
+    monkeypatch.delenv("OCIMODEL_SERVICE_ENDPOINT", raising=False)
+
+
+@pytest.fixture
+def local_env(local_oci, monkeypatch):
+    """Default auth points at the local OCI service."""
+    for key, value in local_oci.env().items():
+        monkeypatch.setenv(key, value)
+    return local_oci
+
+
+def status(model: GenericModel) -> dict[str, str]:
+    df = model.summary_status()
+    return dict(zip(df["Details"], df["Status"], strict=True))
+
+
+def files(folder) -> dict[str, bytes]:
+    return {
+        name: open(os.path.join(folder, name), "rb").read()
+        for name in sorted(os.listdir(folder))
+        if os.path.isfile(os.path.join(folder, name))
+    }
+
+
+def test_reference_toy_example_prepares_and_verifies(local_env, tmp_path):
+    def make_toy():
+        class Toy:
+            def predict(self, x):
+                return x**2
+
+        return Toy()
+
+    model = GenericModel(estimator=make_toy(), artifact_dir=str(tmp_path / "toy"))
+    before = status(model)
+    assert before["Initiated the model"] == ModelState.DONE.value
+    assert before["Serialized model"] == ModelState.AVAILABLE.value
+    assert before["Local tested .predict from score.py"] == ModelState.NOTAVAILABLE.value
+    model.prepare(
+        inference_conda_env="generalml_p38_cpu_v1",
+        inference_python_version="3.8",
+        model_file_name="toy_model.pkl",
+        training_id=None,
+        force_overwrite=True,
+    )
+    assert model.verify(2) == {"prediction": 4}
+    after = status(model)
+    for detail in ("Generated runtime.yaml", "Generated score.py", "Serialized model"):
+        assert after[detail] == ModelState.DONE.value
+    assert after["Local tested .predict from score.py"] == ModelState.DONE.value
+    env = model.runtime_info.model_deployment.inference_conda_env
+    assert env.inference_env_slug == "generalml_p38_cpu_v1"
+    assert env.inference_env_path.startswith("oci://service-conda-packs@id19sfcrra6z/")
+    assert model.properties.inference_python_version == "3.8"
+    df = model.introspect()
+    assert set(df["Result"]) == {TEST_STATUS.PASSED}, df.to_string()
+    assert status(model)["Conducted Introspect Test"] == ModelState.DONE.value
+
+
+def test_sklearn_pipeline_verify_matches_estimator_for_list_ndarray_dataframe(
+    iris, offline, tmp_path
+):
+    estimator, X, y = iris
+    model = GenericModel(estimator, artifact_dir=str(tmp_path / "art"))
+    model.prepare(
+        inference_conda_env=PACK,
+        inference_python_version="3.11",
+        X_sample=X.head(100),
+        y_sample=y.head(100),
+        use_case_type="multinomial_classification",
+    )
+    sample = X.sample(12, random_state=0)
+    expected = estimator.predict(sample).tolist()
+    for data in (sample.values.tolist(), sample.values, sample):
+        assert model.verify(data)["prediction"] == expected
+    assert model.framework == "scikit-learn"
+    assert model.algorithm == "Pipeline"
+    assert model.schema_input.keys == list(X.columns)
+    assert model.metadata_custom["ModelFileName"].value == "model.pkl"
+    with pytest.warns(UserWarning, match="could not be reached"):
+        df = model.introspect()
+    results = dict(zip(df["Test key"], df["Result"], strict=True))
+    assert results.pop("runtime_path_exist") == TEST_STATUS.NOT_TESTED
+    assert set(results.values()) == {TEST_STATUS.PASSED}
+    recorded = model.metadata_taxonomy[MetadataTaxonomyKeys.ARTIFACT_TEST_RESULT].value
+    assert recorded["score_predict"]["success"] is True
+    assert recorded["runtime_path_exist"]["success"] is None
+
+
+def test_prepare_converges_and_guards_different_files(iris, offline, tmp_path):
+    estimator, X, _ = iris
+    folder = str(tmp_path / "art")
+    kwargs = dict(inference_conda_env=PACK, inference_python_version="3.11", X_sample=X.head(5))
+    GenericModel(estimator, artifact_dir=folder).prepare(**kwargs)
+    first = files(folder)
+    GenericModel(estimator, artifact_dir=folder).prepare(**kwargs)  # same inputs: no error
+    assert files(folder) == first
+    other = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=300))
+    other.fit(X, iris[2])
+    with pytest.raises(FileExistsError, match="force_overwrite"):
+        GenericModel(other, artifact_dir=folder).prepare(**kwargs)
+    assert files(folder) == first  # nothing replaced
+    GenericModel(other, artifact_dir=folder).prepare(force_overwrite=True, **kwargs)
+    assert files(folder)["model.pkl"] != first["model.pkl"]
+
+
+def test_bad_conda_env_fails_before_writing_anything(iris, offline, tmp_path):
+    folder = tmp_path / "fresh"
+    model = GenericModel(iris[0], artifact_dir=str(folder))
+    with pytest.raises(CondaEnvError, match="oci://"):
+        model.prepare(inference_conda_env="not/a/slug", inference_python_version="3.11")
+    assert not folder.exists() or os.listdir(folder) == []
+    with pytest.raises(CondaEnvError, match="inference_python_version"):
+        model.prepare(inference_conda_env=PACK)
+    assert not folder.exists() or os.listdir(folder) == []
+
+
+def test_from_model_artifact_and_reload(iris, offline, tmp_path):
+    estimator, X, _ = iris
+    src = str(tmp_path / "src")
+    GenericModel(estimator, artifact_dir=src).prepare(
+        inference_conda_env=PACK, inference_python_version="3.11", X_sample=X.head(20)
+    )
+    loaded = GenericModel.from_model_artifact(src, artifact_dir=str(tmp_path / "copy"))
+    assert loaded.artifact_dir == str(tmp_path / "copy")
+    np.testing.assert_array_equal(loaded.estimator.predict(X), estimator.predict(X))
+    assert loaded.runtime_info.model_deployment.inference_conda_env.inference_env_path == PACK
+    assert loaded.schema_input.keys == list(X.columns)
+    assert loaded.metadata_taxonomy["Framework"].value == "scikit-learn"
+    assert loaded.model_file_name == "model.pkl"
+    assert status(loaded)["Generated score.py"] == ModelState.DONE.value
+    assert loaded.verify(X.head(3))["prediction"] == estimator.predict(X.head(3)).tolist()
+    loaded.estimator = None
+    loaded.reload()
+    np.testing.assert_array_equal(loaded.estimator.predict(X), estimator.predict(X))
+
+
+def test_serializers_are_validated(iris, tmp_path):
+    model = GenericModel(iris[0], artifact_dir=str(tmp_path))
+    with pytest.raises(SerializeInputNotImplementedError, match="json"):
+        model.set_model_input_serializer("cloudpickle")
+    model.set_model_save_serializer("joblib")
+    assert model.get_model_serializer().name == "joblib"
+    assert GenericModel.model_save_serializer_type.CLOUDPICKLE == "cloudpickle"
+
+
+def test_verify_before_prepare_says_what_to_do(tmp_path):
+    model = GenericModel(object(), artifact_dir=str(tmp_path / "empty"))
+    with pytest.raises(ocimodel.ArtifactsNotAvailableError, match="prepare"):
+        model.verify([1])
+
+
+def test_summary_status_updates_and_rejects_unknown_rows(tmp_path):
+    model = GenericModel(object(), artifact_dir=str(tmp_path))
+    model.update_summary_status("Generated score.py", "Needs Action")
+    model.update_summary_action("Generated score.py", "Fix score.py")
+    df = model.summary_status()
+    row = df[df["Details"] == "Generated score.py"].iloc[0]
+    assert (row["Status"], row["Actions Needed"]) == ("Needs Action", "Fix score.py")
+    assert isinstance(df, pd.DataFrame)
+    with pytest.raises(ValueError, match="Generated score.py"):
+        model.update_summary_status("No such row", "Done")
+
+
+def test_model_properties_env_and_config_round_trip(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROJECT_OCID", "ocid1.datascienceproject.oc1..p")
+    monkeypatch.setenv("NB_SESSION_COMPARTMENT_OCID", "ocid1.compartment.oc1..c")
+    props = ModelProperties(deployment_instance_count=2, overwrite_existing_artifact=True)
+    props.with_env()
+    assert props.project_id == "ocid1.datascienceproject.oc1..p"
+    assert props.compartment_id == "ocid1.compartment.oc1..c"
+    path = str(tmp_path / "props.ini")
+    props.to_config(path, "DEV")
+    with pytest.raises(FileExistsError, match="force_overwrite"):
+        props.to_config(path, "DEV")
+    loaded = ModelProperties.from_config(path, "DEV")
+    assert loaded == props
+    with pytest.raises(ValueError, match="DEV"):
+        ModelProperties.from_config(path, "PROD")
+    with pytest.raises(ValueError, match="deployment_ocpus"):
+        props.with_prop("deployment_cpus", 1)
+
+
+def test_public_api_names_and_light_import():
+    names = [
+        "ModelArtifact", "ModelIntrospect", "ModelCustomMetadata", "ModelTaxonomyMetadata",
+        "ModelProvenanceMetadata", "UseCaseType", "Framework", "MetadataCustomCategory",
+        "FrameworkSpecificModel", "SummaryStatus", "ModelState", "TEST_STATUS", "PrintItem",
+        "DataScienceModelType", "ModelDeploymentRuntimeType", "GenericModel", "ModelProperties",
+        "IntrospectionNotPassed", "AritfactFolderStructureError", "ArtifactNestedFolderError",
+        "ArtifactRequiredFilesError", "ArtifactsNotAvailableError", "NotActiveDeploymentError",
+        "RuntimeInfoInconsistencyError", "SerializeModelNotImplementedError",
+        "SerializeInputNotImplementedError", "MetadataValueTooLong", "MetadataSizeTooLarge",
+        "MetadataDescriptionTooLong", "Introspectable", "MetadataMixin", "BaseProperties",
+    ]  # fmt: skip
+    for name in names:
+        assert getattr(ocimodel, name).__name__ == name, name
+    assert set(names) <= set(ocimodel.__all__)
+    heavy = "{'prefect', 'pandas', 'oci', 'sklearn'}"
+    code = f"import sys, ocimodel; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unpicklable_model_leaves_no_partial_artifact(offline, tmp_path):
+    import threading
+
+    class Holder:
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def predict(self, data):
+            return data
+
+    folder = tmp_path / "fresh"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    for target in (folder, existing):
+        model = GenericModel(Holder(), artifact_dir=str(target))
+        with pytest.raises(TypeError, match="lock"):
+            model.prepare(inference_conda_env=PACK, inference_python_version="3.11")
+    assert not folder.exists()
+    assert sorted(os.listdir(existing)) == ["notes.txt"]
