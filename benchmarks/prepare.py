@@ -1,11 +1,12 @@
 """Benchmark: prepare of a 100-200 MB scikit-learn model against a bare cloudpickle.dump.
 
-Prepare here is everything ``prepare_artifact`` does: serialize (with sha256), score.py,
-runtime.yaml, schema from a 100-row sample, taxonomy/custom metadata, git provenance and
-introspection. Both are timed in the same process, alternating, over several runs; the table
-shows medians. Memory is the peak resident size during each operation (reset through
-/proc/self/clear_refs) minus the resident size just before it, i.e. what the operation adds
-on top of the model already in memory.
+Prepare here is everything ``prepare_artifact`` does: serialize, score.py, runtime.yaml,
+schema from a 100-row sample, taxonomy/custom metadata, git provenance and introspection. The
+model's sha256 manifest is not part of prepare: it is computed when the artifact is zipped.
+Both are timed in the same process, alternating, over several runs; the table shows medians.
+Memory is the peak resident size during each operation (reset through /proc/self/clear_refs)
+minus the resident size just before it, i.e. what the operation adds on top of the model
+already in memory.
 
     python benchmarks/prepare.py [--runs 7] [--rows 200000] [--dir DIR]
 

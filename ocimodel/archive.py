@@ -8,6 +8,7 @@ folder cannot be re-included, as in git.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ocimodel.errors import OcimodelError, UnsafeArchiveError
+from ocimodel.manifest import MANIFEST_NAME, ManifestError, manifest_document, manifest_text
 from ocimodel.runtime import ArtifactFileExistsError
 
 MODEL_IGNORE = ".model-ignore"
@@ -160,31 +162,62 @@ def make_zip(
     *,
     ignore_file: str = MODEL_IGNORE,
     force_overwrite: bool = False,
+    manifest_files: Iterable[str] = (),
 ) -> str:
-    """Zips the kept files of ``src_dir`` (at the archive top) into ``dest_zip`` atomically."""
+    """Zips the kept files of ``src_dir`` (at the archive top) into ``dest_zip`` atomically.
+
+    Files named in ``manifest_files`` are hashed as they stream into the zip, and their
+    sha256 manifest is added as the last entry (any manifest in the folder is left out).
+    """
     if not os.path.isdir(src_dir):
         raise FileNotFoundError(f"Artifact folder {src_dir!r} does not exist; prepare it first.")
     dest_zip = os.path.abspath(dest_zip)
     if os.path.exists(dest_zip) and not force_overwrite:
         raise ArtifactFileExistsError(dest_zip)
+    hashed = set(manifest_files)
     folder = os.path.dirname(dest_zip)
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".zip")
     os.close(fd)
     skip = {os.path.realpath(dest_zip), os.path.realpath(tmp)}
+    digests: dict[str, tuple[str, int]] = {}
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for rel in iter_included(src_dir, ignore_file):
                 full = os.path.join(src_dir, *rel.split("/"))
-                if os.path.realpath(full) in skip:
+                if os.path.realpath(full) in skip or (hashed and rel == MANIFEST_NAME):
                     continue
-                zf.write(full, rel)
+                if rel in hashed:
+                    digests[rel] = _write_hashed_member(zf, full, rel)
+                else:
+                    zf.write(full, rel)
+            if hashed:
+                missing = sorted(hashed - set(digests))
+                if missing:
+                    raise ManifestError(
+                        f"{missing} of {src_dir!r} should be listed in {MANIFEST_NAME} but are "
+                        f"not in the zip; create them or remove them from {ignore_file}."
+                    )
+                zf.writestr(MANIFEST_NAME, manifest_text(manifest_document(digests)))
         os.replace(tmp, dest_zip)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return dest_zip
+
+
+def _write_hashed_member(zf: zipfile.ZipFile, path: str, name: str) -> tuple[str, int]:
+    """Streams one file into the zip; returns (sha256 hex, size) of the bytes written."""
+    info = zipfile.ZipInfo.from_file(path, name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as src, zf.open(info, "w") as dst:
+        while chunk := src.read(CHUNK_SIZE):
+            digest.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def archive_kind(path: str) -> str | None:

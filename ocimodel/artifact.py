@@ -47,8 +47,10 @@ from ocimodel.runtime import (
     TrainingCode,
     TrainingCondaEnv,
     read_runtime_yaml,
+    write_converging,
     write_text_atomic,
 )
+from ocimodel.serde import MODEL_INPUT_SERDE_FILE_NAME, MODEL_SAVE_SERDE_FILE_NAME
 
 SCORE_PY = "score.py"
 INPUT_SCHEMA = "input_schema.json"
@@ -155,92 +157,25 @@ class ModelArtifact:
         *,
         provenance: Mapping[str, str] | None = None,
     ) -> RuntimeInfo:
-        """Resolves the conda envs and writes a validated runtime.yaml.
+        """Resolves the conda envs and writes a validated runtime.yaml (see build_runtime_info).
 
-        Slugs resolve through the service pack index; an ``oci://`` path is a published pack.
-        ``provenance`` overrides MODEL_PROVENANCE keys (e.g. ``{"PROJECT_OCID": ...}``).
-        Raises CondaEnvError when no inference python version is given or resolvable.
+        An identical runtime.yaml is kept; a different one is replaced only with
+        ``force_overwrite=True``, else ArtifactFileExistsError.
         """
-        target = self._guard(RUNTIME_YAML, force_overwrite)
-        ignore = bool(ignore_conda_error or self.ignore_conda_error)
-        ns = None if namespace == conda.DEFAULT_NAMESPACE else namespace
-        bucket = None if bucketname == conda.DEFAULT_BUCKET else bucketname
-        auth = auth or self.auth
-        packs_cache: dict[str, Any] = {}
-
-        def resolve(value: str | None, python: str | None) -> CondaEnvInfo:
-            python = conda.normalize_python_version(python)
-            if not value:
-                if ignore:
-                    return _empty_env(python=python)
-                raise CondaEnvError(
-                    "inference_conda_env is empty. Pass a service pack slug or a full "
-                    "oci://bucket@namespace/path of a published pack, or "
-                    "ignore_conda_error=True for a container runtime."
-                )
-            try:
-                if not is_oci_uri(value) and "packs" not in packs_cache:
-                    packs_cache["packs"] = conda.load_service_packs(ns, bucket, auth)
-                return resolve_conda_env(
-                    value, python_version=python, packs=packs_cache.get("packs")
-                )
-            except CondaEnvError:
-                if not ignore:
-                    raise
-                if is_oci_uri(value):
-                    return _empty_env(conda.slug_from_path(value), value, python)
-                return _empty_env(slug=value, python=python)
-
-        inference = resolve(inference_conda_env, inference_python_version)
-        if inference.path and not inference.python_version:
-            raise CondaEnvError(
-                f"No python version is known for inference conda env {inference.path!r}. Pass "
-                "inference_python_version='3.11' (the pack's python), or a service pack slug "
-                "whose python version the index lists."
-            )
-        if training_conda_env:
-            training = resolve(training_conda_env, training_python_version)
-        else:
-            training = CondaEnvInfo(
-                inference.slug,
-                inference.path,
-                conda.normalize_python_version(training_python_version) or inference.python_version,
-                inference.type,
-            )
-        prov = {key: os.environ.get(env, "") for key, env in PROVENANCE_ENV.items()}
-        if not prov["TRAINING_RESOURCE_OCID"]:
-            prov["TRAINING_RESOURCE_OCID"] = os.environ.get("JOB_RUN_OCID", "")
-        prov["ARTIFACT_DIRECTORY"] = self.artifact_dir
-        unknown = set(provenance or {}) - set(prov)
-        if unknown:
-            raise ArtifactInputError(
-                f"Unknown provenance keys {sorted(unknown)}; use keys among {sorted(prov)}."
-            )
-        prov.update({k: str(v) for k, v in (provenance or {}).items() if v is not None})
-        info = RuntimeInfo(
-            model_deployment=ModelDeployment(
-                InferenceCondaEnv(
-                    inference.path, inference.slug, inference.type, inference.python_version
-                )
-            ),
-            model_provenance=ModelProvenance(
-                project_ocid=prov["PROJECT_OCID"],
-                tenancy_ocid=prov["TENANCY_OCID"],
-                training_code=TrainingCode(prov["ARTIFACT_DIRECTORY"]),
-                training_compartment_ocid=prov["TRAINING_COMPARTMENT_OCID"],
-                training_conda_env=TrainingCondaEnv(
-                    training.path, training.slug, training.type, training.python_version
-                ),
-                training_region=prov["TRAINING_REGION"],
-                training_resource_ocid=prov["TRAINING_RESOURCE_OCID"],
-                user_ocid=prov["USER_OCID"],
-                vm_image_internal_id=prov["VM_IMAGE_INTERNAL_ID"],
-            ),
+        info = build_runtime_info(
+            self.artifact_dir,
+            inference_conda_env,
+            inference_python_version=inference_python_version,
+            training_conda_env=training_conda_env,
+            training_python_version=training_python_version,
+            namespace=namespace,
+            bucketname=bucketname,
+            auth=auth or self.auth,
+            ignore_conda_error=bool(ignore_conda_error or self.ignore_conda_error),
+            provenance=provenance,
         )
-        info.save(target, force_overwrite=True)
+        save_runtime_info(self.artifact_dir, info, force_overwrite=force_overwrite)
         self.runtime_info = info
-        if not os.path.exists(self.path(MODEL_IGNORE)):
-            self.prepare_model_ignore()
         return info
 
     def reload_runtime_info(self) -> RuntimeInfo:
@@ -256,25 +191,34 @@ class ModelArtifact:
         model_file_name: str | None = None,
         *,
         force_overwrite: bool = False,
+        model_save_serializer: Any = "cloudpickle",
+        model_input_serializer: Any = "json",
         **kwargs: Any,
     ) -> str:
-        """Renders score.py from a packaged jinja2 template; kwargs go to render_score_py.
+        """Renders score.py from a packaged jinja2 template (default: the one matching the
+        model save serializer) through :func:`ocimodel.prepare.generate_score_py`.
 
-        The template defaults to the one matching ``model_serializer`` (kwarg).
+        An identical score.py is kept; a different one is replaced only with
+        ``force_overwrite=True``. Extra kwargs become template variables.
         """
+        from ocimodel.prepare import generate_score_py
+
         model_file_name = model_file_name or self.model_file_name
         if not model_file_name:
             raise ArtifactInputError(
                 "model_file_name is not set; pass model_file_name='model.pkl' (the serialized "
                 "model's file name in the artifact)."
             )
-        target = self._guard(SCORE_PY, force_overwrite)
-        from ocimodel.score_template import render_score_py
-
-        source = render_score_py(
-            model_file_name=model_file_name, template=jinja_template_filename, **kwargs
+        target = generate_score_py(
+            self.artifact_dir,
+            model_file_name=model_file_name,
+            model_save_serializer=model_save_serializer,
+            model_input_serializer=model_input_serializer,
+            template=jinja_template_filename,
+            force_overwrite=force_overwrite,
+            auth=self.auth,
+            **kwargs,
         )
-        write_text_atomic(target, source)
         self.model_file_name = model_file_name
         return target
 
@@ -338,13 +282,28 @@ class ModelArtifact:
     # --- zip, reload -------------------------------------------------------------------------
 
     def zip(self, dest: str | None = None, force_overwrite: bool = False) -> str:
-        """Zips the artifact (honouring .model-ignore) to ``dest`` (default ``<dir>.zip``)."""
+        """Zips the artifact (honouring .model-ignore) to ``dest`` (default ``<dir>.zip``).
+
+        The zip carries a fresh ocimodel-manifest.json with the sha256 of the model file and
+        any serializer pickles, computed from the bytes as they are zipped.
+        """
         self.check_required_files()
         return make_zip(
             self.artifact_dir,
             dest or self.artifact_dir.rstrip(os.sep) + ".zip",
             force_overwrite=force_overwrite,
+            manifest_files=self.integrity_files(),
         )
+
+    def integrity_files(self) -> list[str]:
+        """The files the manifest covers: the model file and the serializer pickles present."""
+        model = self.model_file_name or _guess_model_file(self.artifact_dir)
+        names = [model] if model else []
+        return names + [
+            name
+            for name in (MODEL_SAVE_SERDE_FILE_NAME, MODEL_INPUT_SERDE_FILE_NAME)
+            if os.path.isfile(self.path(name))
+        ]
 
     def check_required_files(self) -> None:
         """Raises the reference's structure errors when score.py/runtime.yaml are absent."""
@@ -450,6 +409,120 @@ class ModelArtifact:
         return art
 
 
+def build_runtime_info(
+    artifact_dir: str,
+    inference_conda_env: str | None,
+    *,
+    inference_python_version: str | None = None,
+    training_conda_env: str | None = None,
+    training_python_version: str | None = None,
+    namespace: str = conda.DEFAULT_NAMESPACE,
+    bucketname: str = conda.DEFAULT_BUCKET,
+    auth: dict | None = None,
+    ignore_conda_error: bool = False,
+    provenance: Mapping[str, str] | None = None,
+) -> RuntimeInfo:
+    """The runtime.yaml content for an artifact folder; writes nothing.
+
+    Slugs resolve through the service pack index; an ``oci://`` path is a published pack.
+    ``provenance`` overrides MODEL_PROVENANCE keys (e.g. ``{"PROJECT_OCID": ...}``).
+    Raises CondaEnvError when no inference python version is given or resolvable.
+    """
+    ignore = bool(ignore_conda_error)
+    ns = None if namespace == conda.DEFAULT_NAMESPACE else namespace
+    bucket = None if bucketname == conda.DEFAULT_BUCKET else bucketname
+    packs_cache: dict[str, Any] = {}
+
+    def resolve(value: str | None, python: str | None) -> CondaEnvInfo:
+        python = conda.normalize_python_version(python)
+        if not value:
+            if ignore:
+                return _empty_env(python=python)
+            raise CondaEnvError(
+                "inference_conda_env is empty. Pass a service pack slug or a full "
+                "oci://bucket@namespace/path of a published pack, or "
+                "ignore_conda_error=True for a container runtime."
+            )
+        try:
+            if not is_oci_uri(value) and "packs" not in packs_cache:
+                packs_cache["packs"] = conda.load_service_packs(ns, bucket, auth)
+            return resolve_conda_env(value, python_version=python, packs=packs_cache.get("packs"))
+        except CondaEnvError:
+            if not ignore:
+                raise
+            if is_oci_uri(value):
+                return _empty_env(conda.slug_from_path(value), value, python)
+            return _empty_env(slug=value, python=python)
+
+    inference = resolve(inference_conda_env, inference_python_version)
+    if inference.path and not inference.python_version:
+        raise CondaEnvError(
+            f"No python version is known for inference conda env {inference.path!r}. Pass "
+            "inference_python_version='3.11' (the pack's python), or a service pack slug "
+            "whose python version the index lists."
+        )
+    if training_conda_env:
+        training = resolve(training_conda_env, training_python_version)
+    else:
+        training = CondaEnvInfo(
+            inference.slug,
+            inference.path,
+            conda.normalize_python_version(training_python_version) or inference.python_version,
+            inference.type,
+        )
+    prov = _provenance_values(os.path.abspath(os.fspath(artifact_dir)), provenance)
+    return RuntimeInfo(
+        model_deployment=ModelDeployment(
+            InferenceCondaEnv(
+                inference.path, inference.slug, inference.type, inference.python_version
+            )
+        ),
+        model_provenance=ModelProvenance(
+            project_ocid=prov["PROJECT_OCID"],
+            tenancy_ocid=prov["TENANCY_OCID"],
+            training_code=TrainingCode(prov["ARTIFACT_DIRECTORY"]),
+            training_compartment_ocid=prov["TRAINING_COMPARTMENT_OCID"],
+            training_conda_env=TrainingCondaEnv(
+                training.path, training.slug, training.type, training.python_version
+            ),
+            training_region=prov["TRAINING_REGION"],
+            training_resource_ocid=prov["TRAINING_RESOURCE_OCID"],
+            user_ocid=prov["USER_OCID"],
+            vm_image_internal_id=prov["VM_IMAGE_INTERNAL_ID"],
+        ),
+    )
+
+
+def _provenance_values(artifact_dir: str, overrides: Mapping[str, str] | None) -> dict[str, str]:
+    """MODEL_PROVENANCE values from the environment, then ``overrides``."""
+    prov = {key: os.environ.get(env, "") for key, env in PROVENANCE_ENV.items()}
+    if not prov["TRAINING_RESOURCE_OCID"]:
+        prov["TRAINING_RESOURCE_OCID"] = os.environ.get("JOB_RUN_OCID", "")
+    prov["ARTIFACT_DIRECTORY"] = artifact_dir
+    unknown = set(overrides or {}) - set(prov)
+    if unknown:
+        raise ArtifactInputError(
+            f"Unknown provenance keys {sorted(unknown)}; use keys among {sorted(prov)}."
+        )
+    prov.update({k: str(v) for k, v in (overrides or {}).items() if v is not None})
+    return prov
+
+
+def save_runtime_info(artifact_dir: str, info: RuntimeInfo, force_overwrite: bool = False) -> str:
+    """Validates ``info`` and writes it as runtime.yaml (plus a default .model-ignore).
+
+    An identical runtime.yaml is left as is; a different one is replaced only with
+    ``force_overwrite``, else ArtifactFileExistsError and nothing changes.
+    """
+    info.validate()
+    target = os.path.join(artifact_dir, RUNTIME_YAML)
+    write_converging(target, info.to_yaml().encode("utf-8"), force_overwrite)
+    ignore_file = os.path.join(artifact_dir, MODEL_IGNORE)
+    if not os.path.exists(ignore_file):
+        write_text_atomic(ignore_file, DEFAULT_MODEL_IGNORE)
+    return target
+
+
 def _materialize(uri: str, staging: str, scratch: str, auth: dict | None) -> None:
     """Puts the source's files into the new folder ``staging`` (archives extracted safely)."""
     if archive_kind(uri):
@@ -491,16 +564,23 @@ def _check_structure(folder: str, model_file_name: str | None = None) -> None:
 
 
 def _guess_model_file(folder: str) -> str | None:
-    """The model file: the manifest's single entry, else the one top-level model-like file."""
+    """The model file: the one top-level model-like file, else the manifest's single entry
+    when that file exists."""
+    candidates = [
+        n
+        for n in sorted(os.listdir(folder))
+        if n.lower().endswith(MODEL_FILE_SUFFIXES)
+        and n not in (MODEL_SAVE_SERDE_FILE_NAME, MODEL_INPUT_SERDE_FILE_NAME)
+        and os.path.isfile(os.path.join(folder, n))
+    ]
+    if len(candidates) == 1:
+        return candidates[0]
     try:
         doc = read_manifest(folder)
     except OcimodelError:
         doc = None
     if doc and len(doc["files"]) == 1:
-        return next(iter(doc["files"]))
-    candidates = [
-        n
-        for n in sorted(os.listdir(folder))
-        if n.lower().endswith(MODEL_FILE_SUFFIXES) and os.path.isfile(os.path.join(folder, n))
-    ]
-    return candidates[0] if len(candidates) == 1 else None
+        name = next(iter(doc["files"]))
+        if os.path.isfile(os.path.join(folder, *name.split("/"))):
+            return name
+    return None

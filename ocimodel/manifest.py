@@ -2,6 +2,8 @@
 
 Format: ``{"version": 1, "files": {"model.pkl": {"sha256": "<hex>", "size": N}}}``. Digests
 already known (computed while the file was written) are used without re-reading the file.
+Zipping an artifact (:func:`ocimodel.archive.make_zip`) writes the manifest into the zip from
+the bytes it reads anyway, so preparing an artifact never hashes the model.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ def _is_hex_digest(value: Any) -> bool:
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX64
 
 
+def manifest_document(entries: Mapping[str, tuple[str, int]]) -> dict[str, Any]:
+    """The manifest document for ``{name: (sha256 hex, size)}``."""
+    files = {
+        name: {"sha256": entries[name][0], "size": entries[name][1]} for name in sorted(entries)
+    }
+    return {"version": MANIFEST_VERSION, "files": files}
+
+
+def manifest_text(doc: Mapping[str, Any]) -> str:
+    """The manifest document as the JSON text stored in the artifact."""
+    return json.dumps(doc, indent=2) + "\n"
+
+
 def build_manifest(
     artifact_dir: str,
     files: Iterable[str],
@@ -47,7 +62,7 @@ def build_manifest(
 ) -> dict[str, Any]:
     """The manifest document for ``files`` (posix names relative to ``artifact_dir``)."""
     known = dict(known_digests or {})
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, tuple[str, int]] = {}
     for name in sorted(set(files)):
         path = os.path.join(artifact_dir, *name.split("/"))
         if not os.path.isfile(path):
@@ -64,8 +79,8 @@ def build_manifest(
             size = os.path.getsize(path)
         else:
             digest, size = sha256_file(path)
-        entries[name] = {"sha256": digest, "size": size}
-    return {"version": MANIFEST_VERSION, "files": entries}
+        entries[name] = (digest, size)
+    return manifest_document(entries)
 
 
 def write_manifest(
@@ -80,8 +95,27 @@ def write_manifest(
             "No files to put in the manifest; pass files=[...] or known_digests={name: sha256}."
         )
     doc = build_manifest(artifact_dir, names, known_digests)
-    write_text_atomic(os.path.join(artifact_dir, MANIFEST_NAME), json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(os.path.join(artifact_dir, MANIFEST_NAME), manifest_text(doc))
     return doc
+
+
+def discard_stale_manifest(artifact_dir: str, replaced: Iterable[str]) -> bool:
+    """Deletes the folder's manifest when it lists one of the ``replaced`` files; True if so.
+
+    A file that was just rewritten no longer matches its recorded digest, and score.py
+    would refuse to load it.
+    """
+    path = os.path.join(artifact_dir, MANIFEST_NAME)
+    if not os.path.isfile(path):
+        return False
+    try:
+        listed = set(read_manifest(artifact_dir)["files"])
+    except ManifestError:
+        listed = set(replaced)
+    if listed.isdisjoint(replaced):
+        return False
+    os.unlink(path)
+    return True
 
 
 def read_manifest(artifact_dir: str) -> dict[str, Any] | None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocimodel.errors import OcimodelError
+from ocimodel.runtime import ArtifactFileExistsError, write_converging
 
 if TYPE_CHECKING:
     from ocimodel.introspect import ModelIntrospect
@@ -43,12 +44,6 @@ class PrepareError(ValueError, OcimodelError):
     """A prepare step got arguments it cannot work with."""
 
 
-def _file_exists_error(path: str) -> Exception:
-    from ocimodel.runtime import ArtifactFileExistsError
-
-    return ArtifactFileExistsError(path)
-
-
 # --- converging writes ------------------------------------------------------------------------
 
 
@@ -65,35 +60,17 @@ def ensure_artifact_dir(artifact_dir: str | os.PathLike) -> str:
     return path
 
 
-def write_converging(path: str, data: bytes, force_overwrite: bool = False) -> bool:
-    """Writes ``data`` atomically unless ``path`` already holds exactly it; True if written.
-
-    A different existing file is replaced only with ``force_overwrite``.
-    """
-    if os.path.isfile(path):
-        if os.path.getsize(path) == len(data):
-            with open(path, "rb") as fh:
-                if fh.read() == data:
-                    return False
-        if not force_overwrite:
-            raise _file_exists_error(path)
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return True
-
-
-def _same_file_digest(path: str, sha256: str) -> bool:
-    from ocimodel.manifest import sha256_file
-
-    return sha256_file(path)[0] == sha256
+def _same_bytes(path_a: str, path_b: str, chunk_size: int = 8 * 1024 * 1024) -> bool:
+    """True when both files hold exactly the same bytes (compared in chunks)."""
+    if os.path.getsize(path_a) != os.path.getsize(path_b):
+        return False
+    with open(path_a, "rb") as fa, open(path_b, "rb") as fb:
+        while True:
+            a, b = fa.read(chunk_size), fb.read(chunk_size)
+            if a != b:
+                return False
+            if not a:
+                return True
 
 
 # --- serialize --------------------------------------------------------------------------------
@@ -101,11 +78,14 @@ def _same_file_digest(path: str, sha256: str) -> bool:
 
 @dataclass(frozen=True)
 class SerializedModel:
-    """The serialized model file: its name in the artifact, serializer, sha256 and size."""
+    """The serialized model file: its name in the artifact, serializer and size.
+
+    The sha256 is not computed here (hashing would cost more than the save); the manifest
+    is written when the artifact is zipped, from the bytes that go into the zip.
+    """
 
     file_name: str
     serializer: str
-    sha256: str
     size: int
     written: bool = True
 
@@ -132,10 +112,10 @@ def serialize_model(
     model_save_serializer: Any = "cloudpickle",
     force_overwrite: bool = False,
 ) -> SerializedModel:
-    """Saves ``model`` into the artifact with the save serializer and records its sha256.
+    """Saves ``model`` into the artifact with the save serializer.
 
-    The sha256 is computed while writing; the file is never re-read except to compare it
-    with an existing file of the same name.
+    An existing file with the same bytes is kept; a different one is replaced only with
+    ``force_overwrite``.
     """
     return start_serialization(
         model,
@@ -147,72 +127,49 @@ def serialize_model(
 
 
 class PendingSerialization:
-    """A model written to a temporary file whose sha256 may still be computing.
+    """A model written to a temporary file, not yet in place.
 
-    :meth:`finish` waits for the digest, puts the file in place (or keeps an identical one)
-    and writes the manifest; :meth:`abort` discards it. Other work can run in between while
-    the digest is computed on its own thread.
+    :meth:`finish` puts the file in place (or keeps an identical one); :meth:`abort` discards
+    it. Keeping the model aside until the other steps succeed means a failed prepare leaves
+    an existing model file untouched.
     """
 
     def __init__(self, folder: str, name: str, serializer: Any, force_overwrite: bool):
         self.folder, self.name, self.serializer = folder, name, serializer
         self.force_overwrite = force_overwrite
-        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + name)
-        os.close(fd)
-        self._writer: Any = None
-        self._file: Any = None
-        self._digest: str | None = None
+        # A fresh name, not a placeholder file: renaming over an existing file makes some
+        # file systems (ext4 auto_da_alloc) flush the whole model to disk first.
+        self.tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{name}")
 
     def start(self, model: Any) -> PendingSerialization:
-        from ocimodel import serde
-
         try:
-            if serde.score_loader_of(self.serializer) in ("cloudpickle", "joblib"):
-                self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in finish/abort
-                self._writer = serde.HashingWriter(self._file)
-                self.serializer.dump(model, self._writer)
-            else:
-                self._digest = self.serializer.save(model, self.tmp)
+            self.serializer.save(model, self.tmp, sha256=False)
         except BaseException:
             self.abort()
             raise
         return self
 
-    def _wait_digest(self) -> str:
-        if self._digest is None:
-            self._digest = self._writer.finish()
-            self._file.close()
-            self._writer = self._file = None
-        return self._digest
-
     def finish(self) -> SerializedModel:
-        from ocimodel.manifest import write_manifest
+        from ocimodel.manifest import discard_stale_manifest
 
         target = os.path.join(self.folder, self.name)
         try:
-            sha256 = self._wait_digest()
             size = os.path.getsize(self.tmp)
             written = True
             if os.path.exists(target):
-                if os.path.getsize(target) == size and _same_file_digest(target, sha256):
+                if _same_bytes(target, self.tmp):
                     written = False
                 elif not self.force_overwrite:
-                    raise _file_exists_error(target)
+                    raise ArtifactFileExistsError(target)
             if written:
                 os.replace(self.tmp, target)
+                discard_stale_manifest(self.folder, [self.name])
         finally:
             self.abort()
-        write_manifest(self.folder, known_digests={self.name: sha256})
-        return SerializedModel(self.name, self.serializer.name, sha256, size, written)
+        return SerializedModel(self.name, self.serializer.name, size, written)
 
     def abort(self) -> None:
-        """Stops hashing and removes the temporary file (a no-op once finished)."""
-        if self._writer is not None:
-            try:
-                self._writer.finish()
-            finally:
-                self._file.close()
-                self._writer = self._file = None
+        """Removes the temporary file (a no-op once finished)."""
         if os.path.exists(self.tmp):
             os.unlink(self.tmp)
 
@@ -249,12 +206,15 @@ def generate_score_py(
     model_save_serializer: Any = "cloudpickle",
     model_input_serializer: Any = "json",
     score_py_uri: str | None = None,
+    template: str | None = None,
     force_overwrite: bool = False,
     auth: dict | None = None,
     **template_kwargs: Any,
 ) -> str:
-    """Writes score.py: rendered from the template, or copied from ``score_py_uri``.
+    """Writes score.py: rendered from ``template`` (default: the serializer's), or copied
+    from ``score_py_uri``; returns its path.
 
+    The one writer of score.py (``ModelArtifact.prepare_score_py`` and the task call it).
     A custom input serializer is pickled beside it so score.py can decode requests.
     """
     from ocimodel import serde
@@ -274,6 +234,7 @@ def generate_score_py(
                 serde.get_model_save_serializer(model_save_serializer)
             ),
             input_serializer=serde.input_loader_of(input_serializer),
+            template=template,
             **template_kwargs,
         )
         data = text.encode("utf-8")
@@ -285,11 +246,13 @@ def generate_score_py(
 
 
 def _read_uri(uri: str, auth: dict | None) -> bytes:
-    from ocimodel.oci.storage import open_uri, uri_exists
+    from ocimodel.oci.storage import is_oci_uri, open_uri, uri_exists, uri_isdir
 
-    if not uri_exists(uri, auth=auth):
+    uri = os.path.expanduser(uri)
+    if not uri_exists(uri, auth=auth) or (not is_oci_uri(uri) and uri_isdir(uri)):
         raise PrepareError(
-            f"score_py_uri {uri!r} does not exist; pass the path or oci:// URI of your score.py."
+            f"score_py_uri {uri!r} is not a file; pass the path or oci:// URI of a score.py "
+            "that defines load_model() and predict(data, model)."
         )
     with open_uri(uri, "rb", auth=auth) as fh:
         return fh.read()
@@ -320,35 +283,23 @@ def generate_runtime_yaml(
 
     ``properties`` (ModelProperties values) fill MODEL_PROVENANCE's project and compartment.
     """
-    from ocimodel.artifact import ModelArtifact
+    from ocimodel.artifact import build_runtime_info, save_runtime_info
 
     folder = ensure_artifact_dir(artifact_dir)
-    target = os.path.join(folder, RUNTIME_YAML)
-    previous = _read_bytes(target)
-    artifact = ModelArtifact(folder, ignore_conda_error=ignore_conda_error, auth=auth)
-    info = artifact.prepare_runtime_yaml(
+    info = build_runtime_info(
+        folder,
         inference_conda_env,
         inference_python_version=inference_python_version,
         training_conda_env=training_conda_env,
         training_python_version=training_python_version,
-        force_overwrite=True,
         namespace=namespace,
         bucketname=bucketname,
         auth=auth,
         ignore_conda_error=ignore_conda_error,
         provenance=_provenance_overrides(properties),
     )
-    if previous is not None and not force_overwrite and _read_bytes(target) != previous:
-        write_converging(target, previous, force_overwrite=True)
-        raise _file_exists_error(target)
+    save_runtime_info(folder, info, force_overwrite=force_overwrite)
     return info
-
-
-def _read_bytes(path: str) -> bytes | None:
-    if not os.path.isfile(path):
-        return None
-    with open(path, "rb") as fh:
-        return fh.read()
 
 
 def _provenance_overrides(properties: Mapping[str, Any] | None) -> dict[str, str]:
@@ -392,6 +343,13 @@ class PreparedMetadata:
             "schema_input": self.schema_input.to_dict() if self.schema_input else None,
             "schema_output": self.schema_output.to_dict() if self.schema_output else None,
         }
+
+    def catalog_schemas(self) -> tuple[str | None, str | None]:
+        """Input and output schema JSON for the model catalog; a schema over the catalog's
+        32,000-byte limit is None here (prepare left it as a file in the artifact)."""
+        from ocimodel.schema import catalog_json
+
+        return catalog_json(self.schema_input), catalog_json(self.schema_output)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreparedMetadata:
@@ -452,8 +410,9 @@ def populate_schema(
 ) -> tuple[Schema | None, Schema | None]:
     """Input/output schemas from data samples.
 
-    A schema too big for the catalog is written to input_schema.json / output_schema.json in
-    ``artifact_dir`` (with a warning) and is left out of the catalog metadata at save time.
+    A schema too big for the catalog (over 32,000 bytes of JSON) is written to
+    input_schema.json / output_schema.json in ``artifact_dir`` with a SchemaSizeWarning, and
+    :meth:`PreparedMetadata.catalog_schemas` leaves it out of the catalog metadata.
     """
     from ocimodel.schema import (
         INPUT_SCHEMA_FILE_NAME,
@@ -491,7 +450,11 @@ def populate_metadata(
     model_save_serializer: Any = None,
 ) -> PreparedMetadata:
     """Fills taxonomy (framework, algorithm, hyperparameters, use case), custom metadata
-    (conda env, model file, serializer), provenance (git) and the schemas from the samples."""
+    (conda env, model file, serializer), provenance (git) and the schemas from the samples.
+
+    With ``ignore_pending_changes=False`` uncommitted changes under the training script and
+    under the artifact folder raise ChangesNotCommitted (as the reference does).
+    """
     from ocimodel.metadata import ModelProvenanceMetadata, populate_taxonomy
 
     md = metadata or new_metadata()
@@ -503,8 +466,8 @@ def populate_metadata(
         training_id=training_id,
         artifact_dir=folder,
     )
-    if training_script_path:
-        md.provenance.assert_path_not_dirty(training_script_path, ignore_pending_changes)
+    if not ignore_pending_changes:
+        assert_committed(md.provenance, [training_script_path, folder])
     if X_sample is not None or y_sample is not None:
         md.schema_input, md.schema_output = populate_schema(
             X_sample,
@@ -513,6 +476,23 @@ def populate_metadata(
             artifact_dir=folder,
         )
     return md
+
+
+def assert_committed(provenance: ModelProvenanceMetadata, paths: list[str | None]) -> None:
+    """Raises ChangesNotCommitted when a path (the training script, the artifact folder) has
+    uncommitted changes, checked in the repository that holds it."""
+    from ocimodel.metadata import ModelProvenanceMetadata
+
+    for path in filter(None, paths):
+        owner = provenance
+        if provenance.repo is None or not _is_within(path, provenance.repo):
+            owner = ModelProvenanceMetadata.fetch_training_code_details(path=path)
+        owner.assert_path_not_dirty(path, False)
+
+
+def _is_within(path: str, root: str) -> bool:
+    target, base = os.path.realpath(path), os.path.realpath(root)
+    return os.path.commonpath([target, base]) == base
 
 
 def _populate_custom(
@@ -559,7 +539,7 @@ def write_metadata(artifact_dir: str, metadata: PreparedMetadata) -> str:
     """
     folder = ensure_artifact_dir(artifact_dir)
     path = os.path.join(folder, METADATA_FILE)
-    text = json.dumps(metadata.to_dict(), indent=2, sort_keys=True, default=str)
+    text = json.dumps(metadata.to_dict(), sort_keys=True, default=str)
     write_converging(path, text.encode("utf-8"), force_overwrite=True)
     return path
 
@@ -649,9 +629,9 @@ def prepare_artifact(
     """runtime.yaml, then the model file, score.py, metadata and (optionally) introspection.
 
     runtime.yaml goes first so a bad conda environment fails before the model is written.
-    The model's sha256 is computed on its own thread while score.py, metadata and
-    introspection (which never read the model file) are produced, so they add little. If
-    a step fails, files this call created are removed again; nothing half-done is left.
+    The model is not hashed here: its sha256 manifest is written when the artifact is zipped.
+    The model goes to a temporary file and is put in place last; if a step fails, files this
+    call created are removed again and an existing model file is left as it was.
     """
     existed = os.path.isdir(os.path.expanduser(os.fspath(artifact_dir or "")))
     folder = ensure_artifact_dir(artifact_dir)

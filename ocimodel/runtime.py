@@ -327,15 +327,37 @@ def read_runtime_yaml(path: str) -> RuntimeInfo:
     return RuntimeInfo.from_yaml(text=text, uri=path)
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes text through a temporary file and a rename, so readers never see half a file."""
+def write_converging(path: str, data: bytes, force_overwrite: bool = False) -> bool:
+    """Writes ``data`` atomically unless ``path`` already holds exactly it; True if written.
+
+    A different existing file is replaced only with ``force_overwrite``; otherwise
+    ArtifactFileExistsError is raised and the file is left as it was.
+    """
+    if os.path.isfile(path):
+        if os.path.getsize(path) == len(data):
+            with open(path, "rb") as fh:
+                if fh.read() == data:
+                    return False
+        if not force_overwrite:
+            raise ArtifactFileExistsError(path)
+    write_bytes_atomic(path, data)
+    return True
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Writes bytes through a temporary file and a rename, so readers never see half a file."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes UTF-8 text atomically (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -101,8 +101,21 @@ class Attribute:
     domain: Domain = field(default_factory=Domain)
 
     def to_dict(self) -> dict[str, Any]:
-        """The attribute as a JSON-ready dictionary."""
-        return asdict(self)
+        """The attribute as a JSON-ready dictionary (fields in declaration order)."""
+        domain = self.domain
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "feature_type": self.feature_type,
+            "order": self.order,
+            "required": self.required,
+            "description": self.description,
+            "domain": {
+                "values": domain.values,
+                "stats": _plain_copy(domain.stats),
+                "constraints": _plain_copy(domain.constraints),
+            },
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Attribute:
@@ -136,6 +149,15 @@ class Attribute:
                 constraints=list(domain.get("constraints") or []),
             ),
         )
+
+
+def _plain_copy(value: Any) -> Any:
+    """A copy of nested dicts and lists; other values are shared (they are immutable)."""
+    if isinstance(value, dict):
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_copy(v) for v in value]
+    return value
 
 
 class Schema:
@@ -249,6 +271,17 @@ class Schema:
             return cls.from_json(fh.read())
 
 
+def catalog_json(
+    schema: Schema | None, max_bytes: int = SCHEMA_MAX_BYTES, text: str | None = None
+) -> str | None:
+    """The schema JSON the catalog accepts, or None when there is no schema or its JSON is
+    larger than ``max_bytes`` (then it lives only as a file in the artifact)."""
+    if schema is None:
+        return None
+    text = schema.to_json() if text is None else text
+    return text if len(text.encode("utf-8")) <= max_bytes else None
+
+
 def schema_for_catalog(
     schema: Schema | None,
     artifact_dir: str | os.PathLike,
@@ -260,9 +293,9 @@ def schema_for_catalog(
     if schema is None:
         return None
     text = schema.to_json()
-    size = len(text.encode("utf-8"))
-    if size <= max_bytes:
+    if catalog_json(schema, max_bytes, text) is not None:
         return text
+    size = len(text.encode("utf-8"))
     if not os.path.isdir(artifact_dir):
         raise SchemaSampleError(
             f"artifact_dir {os.fspath(artifact_dir)!r} is not an existing folder; create the "
@@ -464,12 +497,18 @@ def _column_kind(column: pd.Series) -> str:
 def _column_attribute(name: str, column: pd.Series, order: int) -> Attribute:
     """The attribute describing one column of the sample."""
     kind = _column_kind(column)
-    missing = int(column.isna().sum())
     constraints: list[dict[str, Any]] = []
-    if kind in (FeatureType.INTEGER, FeatureType.CONTINUOUS):
-        numeric = column if column.dtype != object else pd.to_numeric(column, errors="coerce")
-        values = numeric.to_numpy(dtype="float64", na_value=np.nan)
+    numeric_dtype = kind in (FeatureType.INTEGER, FeatureType.CONTINUOUS) and column.dtype != object
+    if numeric_dtype:
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        missing = int(np.isnan(values).sum())
+    else:
+        missing = int(column.isna().sum())
+    if numeric_dtype:
         stats = _numeric_stats(values)
+    elif kind in (FeatureType.INTEGER, FeatureType.CONTINUOUS):
+        numeric = pd.to_numeric(column, errors="coerce")
+        stats = _numeric_stats(numeric.to_numpy(dtype="float64", na_value=np.nan))
     elif kind in (FeatureType.DATETIME, FeatureType.TIMEDELTA):
         present = column.dropna()
         stats = {"count": int(present.size)}

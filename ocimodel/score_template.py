@@ -1,4 +1,6 @@
-"""Generates the artifact's score.py from the jinja2 templates in ``ocimodel/templates``.
+"""Renders the artifact's score.py from the jinja2 templates in ``ocimodel/templates``.
+
+:func:`ocimodel.prepare.generate_score_py` is what writes it into an artifact.
 
 The wire codec (:mod:`ocimodel.codec`) is inlined into score.py verbatim, so the decoder a
 deployment runs is the very source ocimodel encodes with.
@@ -7,8 +9,8 @@ deployment runs is the very source ocimodel encodes with.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
-import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,20 +19,10 @@ import jinja2
 
 from ocimodel import codec
 from ocimodel.errors import OcimodelError
-from ocimodel.serde import (
-    MODEL_INPUT_SERDE_FILE_NAME,
-    MODEL_SAVE_SERDE_FILE_NAME,
-    SERDE,
-    companion_of,
-    get_model_input_serializer,
-    get_model_save_serializer,
-    input_loader_of,
-    save_companion_serde,
-    score_loader_of,
-)
+from ocimodel.manifest import MANIFEST_NAME as MANIFEST_FILE_NAME
+from ocimodel.serde import MODEL_INPUT_SERDE_FILE_NAME, MODEL_SAVE_SERDE_FILE_NAME
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
-MANIFEST_FILE_NAME = "ocimodel-manifest.json"
 SCORE_FILE_NAME = "score.py"
 MODEL_LOADERS = ("cloudpickle", "joblib", "onnx", "custom")
 INPUT_LOADERS = ("json", "custom")
@@ -120,74 +112,20 @@ def render_score_py(
         "input_serializer": input_serializer,
     }
     source = jinja_template.render(**context)
-    ast.parse(source, filename=SCORE_FILE_NAME)
+    _check_syntax(source)
     return source
 
 
-def write_score_py(
-    artifact_dir: str | os.PathLike,
-    *,
-    model_file_name: str,
-    model_save_serializer: str | SERDE = "cloudpickle",
-    model_input_serializer: str | SERDE = "json",
-    score_py_uri: str | None = None,
-    auth: dict | None = None,
-    **kwargs: Any,
-) -> Path:
-    """Write score.py (generated, or copied from ``score_py_uri``) into ``artifact_dir``.
-
-    A custom input SERDE is pickled beside it so that score.py decodes requests with it.
-    Returns the path of score.py.
-    """
-    target_dir = Path(artifact_dir)
-    if not target_dir.is_dir():
-        raise ScoreTemplateError(
-            f"artifact_dir {str(target_dir)!r} is not a directory; create it or pass another"
-        )
-    saver = get_model_save_serializer(model_save_serializer)
-    reader = get_model_input_serializer(model_input_serializer)
-    target = target_dir / SCORE_FILE_NAME
-    if score_py_uri is not None:
-        _copy_score_py(score_py_uri, target, auth)
-    else:
-        source = render_score_py(
-            model_file_name=model_file_name,
-            model_serializer=score_loader_of(saver),
-            input_serializer=input_loader_of(reader),
-            **kwargs,
-        )
-        tmp = target.with_name(f".{SCORE_FILE_NAME}.tmp")
-        tmp.write_text(source, encoding="utf-8")
-        os.replace(tmp, target)
-    if input_loader_of(reader) == "custom":
-        save_companion_serde(companion_of(reader), target_dir / MODEL_INPUT_SERDE_FILE_NAME)
-    return target
+_CHECKED_SOURCES: dict[bytes, None] = {}
+_CHECKED_SOURCES_MAX = 64
 
 
-def _copy_score_py(uri: str, target: Path, auth: dict | None) -> None:
-    """Copy a user's score.py from a local path or an oci:// URI."""
-    tmp = target.with_name(f".{SCORE_FILE_NAME}.tmp")
-    try:
-        if uri.startswith("oci://"):
-            from ocimodel.oci.storage import open_uri, uri_exists
-
-            if not uri_exists(uri, auth=auth):
-                raise ScoreTemplateError(_missing_score_py(uri))
-            with open_uri(uri, "rb", auth=auth) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        else:
-            source = Path(os.path.expanduser(uri))
-            if not source.is_file():
-                raise ScoreTemplateError(_missing_score_py(uri))
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _missing_score_py(uri: str) -> str:
-    return (
-        f"score_py_uri {uri!r} is not a file; pass the path or oci:// URI of a score.py that "
-        "defines load_model() and predict(data, model)"
-    )
+def _check_syntax(source: str) -> None:
+    """Parses score.py once per distinct text; the same rendering is not parsed again."""
+    key = hashlib.sha256(source.encode("utf-8")).digest()
+    if key in _CHECKED_SOURCES:
+        return
+    ast.parse(source, filename=SCORE_FILE_NAME)
+    if len(_CHECKED_SOURCES) >= _CHECKED_SOURCES_MAX:
+        _CHECKED_SOURCES.pop(next(iter(_CHECKED_SOURCES)))
+    _CHECKED_SOURCES[key] = None

@@ -3,8 +3,8 @@
 ``SERDE`` is the protocol both roles share (``name``, ``serialize``, ``deserialize``); the
 registries map names such as ``"cloudpickle"`` or ``"json"`` to instances, and any user SERDE
 instance is accepted in either role. Model files are written to a temporary file beside the
-target, hashed with sha256 on a background thread while they stream out, and renamed into
-place only when complete.
+target and renamed into place only when complete; on request they are hashed with sha256 on a
+background thread while they stream out.
 """
 
 from __future__ import annotations
@@ -149,21 +149,28 @@ class HashingWriter:
         return self._sha.hexdigest()
 
 
-def write_hashed(path: str | os.PathLike, write: Callable[[HashingWriter], Any]) -> str:
+def write_hashed(
+    path: str | os.PathLike, write: Callable[[Any], Any], sha256: bool = True
+) -> str | None:
     """Write a file through ``write(writer)`` atomically; return its sha256 hex digest.
 
     The data goes to a temporary file in the same folder that replaces ``path`` only once
-    complete, so a failure leaves no partial file behind.
+    complete, so a failure leaves no partial file behind. With ``sha256=False`` nothing is
+    hashed and None is returned.
     """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    digest = None
     try:
         with open(tmp, "wb") as raw:
-            writer = HashingWriter(raw)
-            try:
-                write(writer)
-            finally:
-                digest = writer.finish()
+            if not sha256:
+                write(raw)
+            else:
+                writer = HashingWriter(raw)
+                try:
+                    write(writer)
+                finally:
+                    digest = writer.finish()
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -188,14 +195,15 @@ class ModelSaveSerializer(SERDE):
     file_name = "model.bin"
     extension = ".bin"
 
-    def save(self, model: Any, path: str | os.PathLike) -> str:
-        """Stream ``model`` to ``path``; return the sha256 hex digest of the written file.
+    def save(self, model: Any, path: str | os.PathLike, sha256: bool = True) -> str | None:
+        """Stream ``model`` to ``path``; return the sha256 hex digest of the written file
+        (None with ``sha256=False``, which skips hashing).
 
         A custom serializer is also pickled beside the model, for score.py to load it with.
         """
         if score_loader_of(self) != "custom":
-            return write_hashed(path, lambda fh: self.dump(model, fh))
-        return _save_with_companion(self, companion_of(self), model, path)
+            return write_hashed(path, lambda fh: self.dump(model, fh), sha256)
+        return _save_with_companion(self, companion_of(self), model, path, sha256)
 
     def dump(self, model: Any, file: BinaryIO) -> None:
         """Write ``model`` to an open binary file."""
@@ -287,12 +295,16 @@ class CustomModelSaveSerializer(ModelSaveSerializer):
 
 
 def _save_with_companion(
-    serializer: ModelSaveSerializer, companion: Any, model: Any, path: str | os.PathLike
-) -> str:
+    serializer: ModelSaveSerializer,
+    companion: Any,
+    model: Any,
+    path: str | os.PathLike,
+    sha256: bool = True,
+) -> str | None:
     companion_path = Path(path).parent / MODEL_SAVE_SERDE_FILE_NAME
     save_companion_serde(companion, companion_path)
     try:
-        return write_hashed(path, lambda fh: serializer.dump(model, fh))
+        return write_hashed(path, lambda fh: serializer.dump(model, fh), sha256)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(companion_path)
@@ -324,20 +336,20 @@ def score_loader_of(serializer: Any) -> str:
     return "custom"
 
 
-def save_companion_serde(serde: Any, path: str | os.PathLike) -> str:
+def save_companion_serde(serde: Any, path: str | os.PathLike) -> str | None:
     """Pickle a custom SERDE next to the model so that score.py can use it without ocimodel."""
     import cloudpickle
 
     import ocimodel
 
-    def dump(fh: HashingWriter) -> None:
+    def dump(fh: Any) -> None:
         cloudpickle.register_pickle_by_value(ocimodel)
         try:
             cloudpickle.dump(serde, fh)
         finally:
             cloudpickle.unregister_pickle_by_value(ocimodel)
 
-    return write_hashed(path, dump)
+    return write_hashed(path, dump, sha256=False)
 
 
 def _onnx_factory(**options: Any) -> ModelSaveSerializer:

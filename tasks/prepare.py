@@ -29,7 +29,7 @@ def serialize_model(
     model_save_serializer: Any = "cloudpickle",
     force_overwrite: bool = False,
 ) -> core.SerializedModel:
-    """Saves the model into the artifact and records its sha256 in the manifest.
+    """Saves the model into the artifact (its sha256 manifest is written when it is zipped).
 
     A retry or re-run with the same model finds an identical file and keeps it; a different
     model file is replaced only with ``force_overwrite=True``. Not retried: nothing remote.
@@ -43,12 +43,11 @@ def serialize_model(
         force_overwrite=force_overwrite,
     )
     logger.info(
-        "%s %s with %s (%d bytes, sha256 %s)",
+        "%s %s with %s (%d bytes)",
         "Serialized model to" if result.written else "Model file unchanged:",
         result.file_name,
         result.serializer,
         result.size,
-        result.sha256[:12],
     )
     return result
 
@@ -112,7 +111,8 @@ def generate_runtime_yaml(
     on transient errors) and writes runtime.yaml.
 
     An identical existing runtime.yaml is kept, so retries and re-runs converge; a different
-    one is replaced only with ``force_overwrite=True`` and is restored if the check fails.
+    one is replaced only with ``force_overwrite=True``; the file is written only after the
+    new content is built, so a failed resolution changes nothing.
     """
     logger = get_run_logger()
     info = core.generate_runtime_yaml(

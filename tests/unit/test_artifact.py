@@ -177,9 +177,12 @@ def test_score_py_renders_and_reloads_the_model(tmp_path):
         cloudpickle.dump({"weights": [1, 2, 3]}, fh)
     art.write_manifest()
     path = art.prepare_score_py()
-    assert "model.pkl" in open(path).read()
+    text = open(path).read()
+    assert "model.pkl" in text
+    assert art.prepare_score_py() == path  # the same content converges
     with pytest.raises(ArtifactFileExistsError):
-        art.prepare_score_py()
+        art.prepare_score_py(model_save_serializer="joblib")
+    assert open(path).read() == text
     art.prepare_runtime_yaml(MY_PACK, "3.11")
     art.reload()
     assert art.model == {"weights": [1, 2, 3]}

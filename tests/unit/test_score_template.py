@@ -17,12 +17,11 @@ import pandas as pd
 import pytest
 
 from ocimodel import codec
-from ocimodel.score_template import (
-    MANIFEST_FILE_NAME,
-    ScoreTemplateError,
-    render_score_py,
-    write_score_py,
-)
+from ocimodel.archive import safe_extract
+from ocimodel.artifact import ModelArtifact
+from ocimodel.prepare import PrepareError, generate_score_py
+from ocimodel.runtime import ArtifactFileExistsError
+from ocimodel.score_template import MANIFEST_FILE_NAME, ScoreTemplateError, render_score_py
 from ocimodel.serde import (
     MODEL_INPUT_SERDE_FILE_NAME,
     SERDE,
@@ -53,7 +52,7 @@ def prepare(folder: Path, model, serializer="cloudpickle", file_name=None, **kwa
     saver = get_model_save_serializer(serializer)
     file_name = file_name or saver.file_name
     digest = saver.save(model, folder / file_name)
-    write_score_py(folder, model_file_name=file_name, model_save_serializer=saver, **kwargs)
+    generate_score_py(str(folder), model_file_name=file_name, model_save_serializer=saver, **kwargs)
     return digest
 
 
@@ -270,14 +269,90 @@ def test_score_py_uri_copies_a_custom_score_file(tmp_path):
     custom.write_text("def load_model():\n    return 1\n\ndef predict(data, model=None):\n")
     custom.write_text(custom.read_text() + "    return {'prediction': 'custom'}\n")
     artifact = tmp_path / "artifact"
-    artifact.mkdir()
-    write_score_py(artifact, model_file_name="model.pkl", score_py_uri=str(custom))
+    generate_score_py(str(artifact), model_file_name="model.pkl", score_py_uri=str(custom))
     assert (artifact / "score.py").read_text() == custom.read_text()
-    with pytest.raises(ScoreTemplateError, match="is not a file"):
-        write_score_py(artifact, model_file_name="model.pkl", score_py_uri=str(tmp_path / "no"))
+    with pytest.raises(PrepareError, match="is not a file"):
+        generate_score_py(
+            str(artifact), model_file_name="model.pkl", score_py_uri=str(tmp_path / "no")
+        )
+    with pytest.raises(PrepareError, match="is not a file"):
+        generate_score_py(str(artifact), model_file_name="model.pkl", score_py_uri=str(tmp_path))
     assert sorted(p.name for p in artifact.iterdir()) == ["score.py"]
-    with pytest.raises(ScoreTemplateError, match="is not a directory"):
-        write_score_py(tmp_path / "absent", model_file_name="model.pkl")
+    with pytest.raises(PrepareError, match="is a file"):
+        generate_score_py(str(custom), model_file_name="model.pkl")
+
+
+def test_rewriting_score_py_converges_and_refuses_different_content(tmp_path):
+    generate_score_py(str(tmp_path), model_file_name="model.pkl")
+    first = (tmp_path / "score.py").read_text()
+    generate_score_py(str(tmp_path), model_file_name="model.pkl")
+    assert (tmp_path / "score.py").read_text() == first
+    with pytest.raises(ArtifactFileExistsError, match="force_overwrite=True"):
+        generate_score_py(str(tmp_path), model_file_name="other.pkl")
+    assert (tmp_path / "score.py").read_text() == first
+    generate_score_py(str(tmp_path), model_file_name="other.pkl", force_overwrite=True)
+    assert "'other.pkl'" in (tmp_path / "score.py").read_text()
+
+
+def test_artifact_prepare_score_py_writes_what_generate_score_py_writes(tmp_path):
+    art = ModelArtifact(str(tmp_path / "art"), model_file_name="model.joblib")
+    art.prepare_score_py(model_save_serializer="joblib")
+    generate_score_py(
+        str(tmp_path / "direct"), model_file_name="model.joblib", model_save_serializer="joblib"
+    )
+    text = (tmp_path / "art" / "score.py").read_text()
+    assert text == (tmp_path / "direct" / "score.py").read_text()
+    assert "joblib.load" in text
+
+
+def zipped_and_extracted(folder: Path, model, tmp_path: Path, **kwargs) -> Path:
+    """Prepares ``folder`` (model, score.py, runtime.yaml), zips it and extracts the zip."""
+    prepare(folder, model, **kwargs)
+    art = ModelArtifact(str(folder), ignore_conda_error=True)
+    art.prepare_runtime_yaml(None, inference_python_version="3.11")
+    target = tmp_path / "extracted"
+    safe_extract(art.zip(str(tmp_path / "artifact.zip")), str(target))
+    return target
+
+
+def test_zipped_artifact_carries_a_manifest_that_score_py_checks(tmp_path):
+    folder = tmp_path / "art"
+    folder.mkdir()
+    extracted = zipped_and_extracted(folder, make_toy(), tmp_path)
+    assert not (folder / MANIFEST_FILE_NAME).exists()
+    doc = json.loads((extracted / MANIFEST_FILE_NAME).read_text())
+    model_bytes = (extracted / "model.pkl").read_bytes()
+    assert doc["files"] == {
+        "model.pkl": {"sha256": hashlib.sha256(model_bytes).hexdigest(), "size": len(model_bytes)}
+    }
+    assert run_score(extracted, 'out["p"] = score.predict(4)')["p"] == {"prediction": 16}
+    with open(extracted / "model.pkl", "ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(AssertionError, match="ModelIntegrityError: model.pkl does not match"):
+        run_score(extracted, "pass")
+
+
+def test_zip_replaces_a_stale_manifest_and_covers_serde_pickles(tmp_path):
+    import zipfile
+
+    folder = tmp_path / "art"
+    folder.mkdir()
+    write_manifest(folder, "old.pkl", "0" * 64)
+    model_serde, input_serde = make_custom_serdes()
+    extracted = zipped_and_extracted(
+        folder, 3, tmp_path, serializer=model_serde, model_input_serializer=input_serde
+    )
+    with zipfile.ZipFile(tmp_path / "artifact.zip") as zf:
+        names = zf.namelist()
+    assert names.count(MANIFEST_FILE_NAME) == 1 and names[-1] == MANIFEST_FILE_NAME
+    files = json.loads((extracted / MANIFEST_FILE_NAME).read_text())["files"]
+    assert sorted(files) == ["model.bin", "model_input_serde.pkl", "model_save_serde.pkl"]
+    for name, entry in files.items():
+        assert entry["sha256"] == hashlib.sha256((extracted / name).read_bytes()).hexdigest()
+    body, _ = get_model_input_serializer(input_serde).to_request([1, 2])
+    assert run_score(extracted, f'out["p"] = score.predict({body!r})')["p"] == {
+        "prediction": [3, 6]
+    }
 
 
 def test_score_py_uri_from_object_storage(local_oci, tmp_path):
@@ -299,9 +374,10 @@ def test_score_py_uri_from_object_storage(local_oci, tmp_path):
     uri = f"oci://{bucket}@{namespace}/code/score.py"
     copy_uri(str(local), uri, auth=auth)
     artifact = tmp_path / "artifact"
-    artifact.mkdir()
-    write_score_py(artifact, model_file_name="model.pkl", score_py_uri=uri, auth=auth)
+    generate_score_py(str(artifact), model_file_name="model.pkl", score_py_uri=uri, auth=auth)
     assert (artifact / "score.py").read_text() == local.read_text()
-    with pytest.raises(ScoreTemplateError, match="is not a file"):
-        write_score_py(artifact, model_file_name="m.pkl", score_py_uri=uri + ".missing", auth=auth)
+    with pytest.raises(PrepareError, match="is not a file"):
+        generate_score_py(
+            str(artifact), model_file_name="m.pkl", score_py_uri=uri + ".missing", auth=auth
+        )
     assert sorted(p.name for p in artifact.iterdir()) == ["score.py"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ocimodel.errors import ScoreError, SerializeInputNotImplementedError
-from ocimodel.score_template import write_score_py
+from ocimodel.prepare import generate_score_py
 from ocimodel.serde import SERDE, InputSerializerRefusedError, get_model_save_serializer
 from ocimodel.verify import VerifyTimeoutError, verify_artifact
 
@@ -31,14 +31,14 @@ def prepare(folder: Path, model, serializer="cloudpickle", file_name=None, **kwa
     saver = get_model_save_serializer(serializer)
     file_name = file_name or saver.file_name
     saver.save(model, folder / file_name)
-    write_score_py(folder, model_file_name=file_name, model_save_serializer=saver, **kwargs)
+    generate_score_py(str(folder), model_file_name=file_name, model_save_serializer=saver, **kwargs)
     return folder
 
 
 def custom_score(folder: Path, body: str) -> Path:
     source = folder / "custom_score.py"
     source.write_text(textwrap.dedent(body))
-    write_score_py(folder, model_file_name="unused.pkl", score_py_uri=str(source))
+    generate_score_py(str(folder), model_file_name="unused.pkl", score_py_uri=str(source))
     source.unlink()
     return folder
 
