@@ -12,13 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from . import admin, datascience, deployments, objectstorage
+from . import admin, blob_gc, datascience, deployments, objectstorage
 from .auth import AuthMiddleware
-from .core import OCIError, error_response
+from .core import CODE_OF_STATUS, REQUEST_ID_HEADER, OCIError, error_response, request_id
 from .faults import FaultMiddleware
 from .keys import keyring_of
 from .state import ServiceState
@@ -33,7 +34,21 @@ async def _oci_error(request: Request, exc: Exception) -> Response:
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
     log.debug("client disconnected during %s %s", request.method, request.url.path)
-    return Response(b"", status_code=400)
+    return error_response(
+        OCIError(400, "InvalidParameter", "The client disconnected before the body was complete.")
+    )
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = CODE_OF_STATUS.get(exc.status_code, "InvalidParameter")
+    return error_response(
+        OCIError(
+            exc.status_code,
+            code,
+            f"No operation {request.method} {request.url.path} on the local OCI service.",
+        )
+    )
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -56,9 +71,32 @@ async def run_hooks(state: ServiceState, name: str) -> None:
             log.exception("shutdown hook %r failed", hook)
 
 
+class RequestIdMiddleware:
+    """Gives every response an ``opc-request-id``, as OCI does, whatever answered it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"opc-request-id" for name, _ in headers):
+                    headers.append((REQUEST_ID_HEADER.encode(), request_id().encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
 def create_app(state: ServiceState) -> Starlette:
     """Build the ASGI app serving ``state`` (its key ring is created or reused here)."""
     keyring_of(state)
+    blob_gc.install(state)
     routes = [
         *admin.routes(state),
         *objectstorage.routes(state),
@@ -74,15 +112,17 @@ def create_app(state: ServiceState) -> Starlette:
         finally:
             await run_hooks(state, "shutdown")
 
-    # Outermost first: faults see every request, then signatures are checked.
+    # Outermost first: request ids on everything, faults see every request, then signatures.
     app = Starlette(
         routes=routes,
         exception_handlers={
             OCIError: _oci_error,
+            HTTPException: _no_route,
             ClientDisconnect: _client_gone,
             Exception: _internal_error,
         },
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(FaultMiddleware, state=state),
             Middleware(AuthMiddleware, state=state),
         ],

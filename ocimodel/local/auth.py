@@ -17,11 +17,12 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .core import Caller, OCIError, error_response
+from .core import Caller, OCIError, body_idle_timeout, error_response, stalled_body
 from .keys import KeyRing, TokenError, keyring_of
 from .operations import has_unsigned_body
 from .state import ServiceState
@@ -191,6 +192,7 @@ class AuthMiddleware:
     async def _checked_body(self, scope: Scope, headers: dict[str, str], receive: Receive):
         """Read a signed body, check it against x-content-sha256, and return a replaying receive."""
         declared = headers.get("content-length")
+        declared_size = None
         if declared is not None:
             try:
                 declared_size = int(declared)
@@ -202,8 +204,13 @@ class AuthMiddleware:
         chunks: list[bytes] = []
         size = 0
         more = True
+        idle = body_idle_timeout(self.state.extras)
         while more:
-            message = await receive()
+            try:
+                with anyio.fail_after(idle):
+                    message = await receive()
+            except TimeoutError:
+                raise stalled_body(size, declared_size, idle) from None
             if message["type"] == "http.disconnect":
                 raise OCIError(400, "InvalidParameter", "The client disconnected mid-body.")
             chunk = message.get("body", b"")

@@ -13,11 +13,31 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
+
+REQUEST_ID_HEADER = "opc-request-id"
+BODY_IDLE_TIMEOUT_KEY = "body_idle_timeout_seconds"
+BODY_IDLE_TIMEOUT = 5.0
+CODE_OF_STATUS = {
+    400: "InvalidParameter",
+    401: "NotAuthenticated",
+    404: "NotAuthorizedOrNotFound",
+    405: "MethodNotAllowed",
+    409: "IncorrectState",
+    412: "PreconditionFailed",
+    413: "RequestEntityTooLarge",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
 
 
 class OCIError(Exception):
@@ -128,9 +148,8 @@ def caller(request: Request) -> Caller:
     return request.state.caller
 
 
-async def json_body(request: Request) -> dict:
-    """Parse a JSON object body or raise 400 InvalidParameter."""
-    raw = await request.body()
+def parse_body(raw: bytes) -> dict:
+    """Parse a JSON object request body (``{}`` when empty) or raise 400 InvalidParameter."""
     if not raw:
         return {}
     try:
@@ -140,6 +159,67 @@ async def json_body(request: Request) -> dict:
     if not isinstance(data, dict):
         raise OCIError(400, "InvalidParameter", "Request body must be a JSON object.")
     return data
+
+
+async def json_body(request: Request) -> dict:
+    """Read and parse a JSON object body or raise 400 InvalidParameter."""
+    return parse_body(await request.body())
+
+
+def declared_length(request: Request) -> int | None:
+    """The request's Content-Length, None when absent; 400 naming it when not a number."""
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise invalid("Content-Length", f"{raw!r} is not a number of bytes.")
+    return int(raw)
+
+
+def body_idle_timeout(extras: dict) -> float:
+    """Seconds a request body may pause before the service gives up on it."""
+    return float(extras.get(BODY_IDLE_TIMEOUT_KEY, BODY_IDLE_TIMEOUT))
+
+
+def stalled_body(received: int, declared: int | None, idle: float) -> OCIError:
+    """400 for a request body that stopped arriving before it was complete.
+
+    The answer closes the connection: bytes the client sends next would otherwise be taken for
+    the rest of this body, and its next request would never be answered.
+    """
+    expected = f"of the {declared} declared by Content-Length " if declared else ""
+    return OCIError(
+        400,
+        "InvalidParameter",
+        f"Content-Length: the request body stopped after {received} bytes {expected}and "
+        f"nothing more came for {idle:g} s; send the whole body (a retried request must rewind "
+        "its body stream first).",
+        headers={"connection": "close"},
+    )
+
+
+async def body_stream(request: Request) -> AsyncIterator[bytes]:
+    """The request body in chunks; 400 when it stops arriving before it is complete.
+
+    A client that declares a Content-Length and then sends fewer bytes (a retried request whose
+    body stream was not rewound, say) would otherwise hold the connection until its own read
+    timeout; the service answers once no byte has come for ``body_idle_timeout_seconds``.
+    """
+    state = getattr(request.app.state, "service", None)
+    idle = body_idle_timeout(getattr(state, "extras", {}))
+    declared = declared_length(request)
+    received = 0
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            with anyio.fail_after(idle):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise stalled_body(received, declared, idle) from None
+        received += len(chunk)
+        yield chunk
 
 
 def paginate(request: Request, items: list, default_limit: int = 100) -> tuple[list, str | None]:

@@ -24,6 +24,7 @@ from .core import (
     incorrect_state,
     list_response,
     new_ocid,
+    parse_body,
     rfc3339,
 )
 from .core import json_response as _json
@@ -34,7 +35,6 @@ from .datascience_common import (
     VERSION_SET,
     hook,
     matches,
-    parse_body,
     query,
     require_if_match,
     respond,
@@ -43,7 +43,7 @@ from .datascience_common import (
     tenancy,
 )
 from .datascience_jobs import work_gate
-from .state import WORK_REQUEST, ServiceState, WorkRequests, idempotent_create
+from .state import PENDING_STATUSES, WORK_REQUEST, ServiceState, WorkRequests, idempotent_create
 
 model_artifact_blob = datascience_artifacts.model_artifact_blob
 
@@ -208,7 +208,7 @@ def _work_request(request: Request) -> dict:
 async def get_work_request(request: Request) -> Response:
     """GET /workRequests/{id}."""
     doc = _work_request(request)
-    retry_after = "1" if doc["status"] in ("ACCEPTED", "IN_PROGRESS") else None
+    retry_after = "1" if doc["status"] in PENDING_STATUSES else None
     return _json(
         sdkmodels.project(WorkRequests.public(doc), dsm.WorkRequest),
         headers={"retry-after": retry_after},

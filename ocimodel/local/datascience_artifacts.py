@@ -15,8 +15,17 @@ from starlette.routing import BaseRoute, Route
 
 from . import datascience_jobs as jobs
 from . import sdkmodels
-from .core import OCIError, caller, http_date, json_response, not_found, request_id
-from .datascience_common import API, MODEL, parse_body, require_if_match, service, tenancy
+from .core import (
+    OCIError,
+    body_stream,
+    caller,
+    http_date,
+    json_response,
+    not_found,
+    parse_body,
+    request_id,
+)
+from .datascience_common import API, MODEL, require_if_match, service, tenancy
 from .datascience_models import DELETED, get_model_doc
 from .state import WORK_REQUEST, ServiceState, idempotent_create
 from .store import Blob
@@ -70,7 +79,7 @@ async def create_artifact(request: Request) -> Response:
     doc = get_model_doc(state, tenancy(request), model_id)
     require_if_match(state, MODEL, model_id, request)
     _writable(doc)
-    blob = await state.blobs.write_stream(request.stream())
+    blob = await state.blobs.write_stream(body_stream(request))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) != blob.size:
         raise OCIError(

@@ -6,20 +6,15 @@ leave the service; responses are projected onto the SDK model class of the opera
 
 from __future__ import annotations
 
-import ast
-import functools
-import inspect
-import json
-import textwrap
 from collections.abc import Callable
 from typing import Any
 
-import oci.data_science
+from oci.data_science import DataScienceClient
 from starlette.requests import Request
 from starlette.responses import Response
 
 from . import sdkmodels
-from .core import OCIError, caller, invalid, json_response, list_response, missing
+from .core import caller, invalid, json_response, list_response, missing
 from .state import ServiceState
 
 API = "/20190101"
@@ -58,40 +53,6 @@ def respond(
     return json_response(public(doc, model_cls), status, hdrs)
 
 
-def parse_body(raw: bytes) -> dict:
-    """Parse a JSON object request body (400 InvalidParameter otherwise)."""
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise OCIError(400, "InvalidParameter", f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise OCIError(400, "InvalidParameter", "Request body must be a JSON object.")
-    return data
-
-
-@functools.cache
-def operation_enums(operation: str) -> dict[str, tuple[str, ...]]:
-    """Allowed values of a DataScienceClient operation's enum query parameters (camelCase)."""
-    method = getattr(oci.data_science.DataScienceClient, operation)
-    tree = ast.parse(textwrap.dedent(inspect.getsource(method)))
-    snake: dict[str, tuple[str, ...]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
-            for target in node.targets:
-                if isinstance(target, ast.Name) and target.id.endswith("_allowed_values"):
-                    snake[target.id[: -len("_allowed_values")]] = tuple(
-                        ast.literal_eval(node.value)
-                    )
-    return {_camel(k): v for k, v in snake.items()}
-
-
-def _camel(snake: str) -> str:
-    head, *rest = snake.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
 def query(request: Request, operation: str, name: str, *, required: bool = False) -> str | None:
     """A query parameter, checked against the operation's enum values when it has them."""
     value = request.query_params.get(name)
@@ -99,7 +60,7 @@ def query(request: Request, operation: str, name: str, *, required: bool = False
         if required:
             raise missing(name)
         return None
-    allowed = operation_enums(operation).get(name)
+    allowed = sdkmodels.operation_enums(DataScienceClient, operation).get(name)
     if allowed and value not in allowed:
         raise invalid(name, f"{value!r} is not one of {', '.join(allowed)}.")
     return value

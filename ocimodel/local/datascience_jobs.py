@@ -14,12 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .core import OCIError
-from .state import WORK_REQUEST, ServiceState
+from .state import PENDING_STATUSES, WORK_REQUEST, ServiceState
 
 Job = Callable[[ServiceState, str, str, dict], None]  # (state, tenancy, wr_id, params)
 
 _JOBS: dict[str, Job] = {}
-_PENDING = ("ACCEPTED", "IN_PROGRESS")
 
 
 def job(kind: str) -> Callable[[Job], Job]:
@@ -111,7 +110,7 @@ def resume_pending(state: ServiceState) -> None:
     state.extras.pop("datascience_jobs_stopping", None)
     for doc in state.store.list(WORK_REQUEST, None):
         spec = doc.get("_job")
-        if spec and doc.get("status") in _PENDING and spec.get("kind") in _JOBS:
+        if spec and doc.get("status") in PENDING_STATUSES and spec.get("kind") in _JOBS:
             _start(state, spec["tenancy"], doc["id"], spec["kind"], spec["params"])
 
 

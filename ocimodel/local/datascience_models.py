@@ -25,6 +25,7 @@ from .core import (
     json_response,
     new_ocid,
     not_found,
+    parse_body,
     rfc3339,
 )
 from .datascience_common import (
@@ -34,7 +35,6 @@ from .datascience_common import (
     VERSION_SET,
     hook,
     matches,
-    parse_body,
     query,
     require_if_match,
     respond,

@@ -13,13 +13,12 @@ from starlette.routing import BaseRoute, Route
 
 from . import datascience_jobs as jobs
 from . import sdkmodels
-from .core import OCIError, caller, empty_response, incorrect_state, new_ocid, rfc3339
+from .core import OCIError, caller, empty_response, incorrect_state, new_ocid, parse_body, rfc3339
 from .datascience_common import (
     API,
     MODEL,
     VERSION_SET,
     matches,
-    parse_body,
     query,
     query_bool,
     require_if_match,

@@ -9,7 +9,13 @@ finishes in the background (:mod:`deployments_engine`).
 
 from __future__ import annotations
 
-from oci.data_science.models import ModelDeployment, ModelDeploymentSummary
+from oci.data_science.models import (
+    Model,
+    ModelDeployment,
+    ModelDeploymentSummary,
+    Project,
+    WorkRequestResource,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -23,6 +29,7 @@ from .core import (
     json_response,
     new_ocid,
     not_found,
+    parse_body,
     rfc3339,
 )
 from .datascience_common import (
@@ -30,7 +37,6 @@ from .datascience_common import (
     MODEL,
     PROJECT,
     matches,
-    parse_body,
     public,
     query,
     service,
@@ -84,7 +90,7 @@ def _check_references(state: ServiceState, tenancy: str, body: dict) -> None:
     project = state.store.find(PROJECT, body["projectId"], tenancy)
     if project is None:
         raise not_found("Project", f"{body['projectId']} (projectId)")
-    if project.get("lifecycleState") != "ACTIVE":
+    if project.get("lifecycleState") != Project.LIFECYCLE_STATE_ACTIVE:
         raise invalid("projectId", f"project {project['id']} is {project['lifecycleState']}.")
     check_model(state, tenancy, dv.model_id_of(body[dv.CONFIG]))
 
@@ -95,7 +101,7 @@ def check_model(state: ServiceState, tenancy: str, model_id: str) -> None:
     model = state.store.find(MODEL, model_id, tenancy)
     if model is None:
         raise not_found("Model", f"{model_id} ({field})")
-    if model.get("lifecycleState") != "ACTIVE":
+    if model.get("lifecycleState") != Model.LIFECYCLE_STATE_ACTIVE:
         raise invalid(field, f"model {model_id} is {model.get('lifecycleState')}; activate it.")
     from . import datascience
 
@@ -122,7 +128,7 @@ async def create_deployment(request: Request) -> Response:
             who.tenancy,
             body["compartmentId"],
             OPERATIONS["create"],
-            [resource_entry(dep_id, "IN_PROGRESS")],
+            [resource_entry(dep_id, WorkRequestResource.ACTION_TYPE_IN_PROGRESS)],
         )
         doc = {
             "id": dep_id,

@@ -14,13 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from oci.data_science.models import InstancePoolModelDeploymentSystemData as PoolData
 from oci.data_science.models import ModelDeployment as MD
 from oci.data_science.models import WorkRequest as WR
+from oci.data_science.models import WorkRequestResource as WRR
 
 from . import deployments_validate as dv
 from .core import OCIError, incorrect_state, rfc3339
 from .deployments_runner import ArtifactError, ModelServers, ServerStartError, unpack_artifact
-from .state import ServiceState
+from .state import WORK_REQUEST, ServiceState
 
 KIND = "modeldeployment"
 ENGINE_KEY = "model_deployments"
@@ -123,7 +125,10 @@ class DeploymentEngine:
             if change is not None:
                 change(doc)
             wr = self.state.work_requests.create(
-                tenancy, doc["compartmentId"], operation, [resource_entry(dep_id, "IN_PROGRESS")]
+                tenancy,
+                doc["compartmentId"],
+                operation,
+                [resource_entry(dep_id, WRR.ACTION_TYPE_IN_PROGRESS)],
             )
             holder["wr"] = wr["id"]
             if interim is not None:
@@ -187,7 +192,7 @@ class DeploymentEngine:
         if wr_id:
             works.progress(wr_id, 30, f"Unpacked the artifact of model {model_id}.")
         env = dv.environment_of(config)
-        if wr_id and env["environmentConfigurationType"] == "OCIR_CONTAINER":
+        if wr_id and env["environmentConfigurationType"] == dv.OCIR_CONTAINER:
             works.log(wr_id, NO_CONTAINER_ENGINE.format(image=env["image"]))
         elif wr_id:
             works.log(wr_id, f"Serving score.py with the local Python runtime {sys.executable}.")
@@ -218,7 +223,9 @@ class DeploymentEngine:
         if wr_id:
             pids = ", ".join(str(s.pid) for s in servers)
             works.log(wr_id, f"Started {count} model server(s) (pids {pids}); all healthy.")
-            _mark_resource(self.state, wr_id, "CREATED" if op == "create" else "UPDATED")
+            created = op == "create"
+            action = WRR.ACTION_TYPE_CREATED if created else WRR.ACTION_TYPE_UPDATED
+            _mark_resource(self.state, wr_id, action)
             works.succeed(wr_id, f"Model deployment {dep_id} is ACTIVE.")
 
     def _bring_down(self, dep_id: str, wr_id: str) -> None:
@@ -232,7 +239,7 @@ class DeploymentEngine:
 
         self.state.store.modify(KIND, dep_id, done)
         self.state.work_requests.log(wr_id, f"Stopped {len(pids)} model server(s).")
-        _mark_resource(self.state, wr_id, "UPDATED")
+        _mark_resource(self.state, wr_id, WRR.ACTION_TYPE_UPDATED)
         self.state.work_requests.succeed(wr_id, f"Model deployment {dep_id} is INACTIVE.")
 
     def _remove(self, dep_id: str, wr_id: str) -> None:
@@ -248,7 +255,7 @@ class DeploymentEngine:
 
         self.state.store.modify(KIND, dep_id, done)
         self.state.work_requests.log(wr_id, f"Stopped {len(pids)} model server(s).")
-        _mark_resource(self.state, wr_id, "DELETED")
+        _mark_resource(self.state, wr_id, WRR.ACTION_TYPE_DELETED)
         self.state.work_requests.succeed(wr_id, f"Model deployment {dep_id} is DELETED.")
 
     def _fail(self, dep_id: str, wr_id: str | None, code: str, message: str) -> None:
@@ -304,13 +311,13 @@ def _mark_resource(state: ServiceState, wr_id: str, action: str) -> None:
         for res in doc.get("resources", []):
             res["actionType"] = action
 
-    state.store.modify("workrequest", wr_id, fn)
+    state.store.modify(WORK_REQUEST, wr_id, fn)
 
 
 def system_data(count: int) -> dict:
     return {
-        "systemInfraType": "INSTANCE_POOL",
-        "modelType": "MANAGED_MODEL",
+        "systemInfraType": PoolData.SYSTEM_INFRA_TYPE_INSTANCE_POOL,
+        "modelType": PoolData.MODEL_TYPE_MANAGED_MODEL,
         "currentInstanceCount": count,
     }
 

@@ -14,6 +14,10 @@ from typing import Any
 
 from oci.data_science.models import (
     CreateModelDeploymentDetails,
+    MetricExpressionRule,
+    ModelDeploymentConfigurationDetails,
+    ModelDeploymentEnvironmentConfigurationDetails,
+    ScalingPolicy,
     UpdateModelDeploymentDetails,
 )
 
@@ -23,6 +27,15 @@ from .sdkmodels import validate
 CONFIG = "modelDeploymentConfigurationDetails"
 MODEL_CONFIG = f"{CONFIG}.modelConfigurationDetails"
 ENV_CONFIG = f"{CONFIG}.environmentConfigurationDetails"
+
+SINGLE_MODEL = ModelDeploymentConfigurationDetails.DEPLOYMENT_TYPE_SINGLE_MODEL
+FIXED_SIZE = ScalingPolicy.POLICY_TYPE_FIXED_SIZE
+AUTOSCALING = ScalingPolicy.POLICY_TYPE_AUTOSCALING
+DEFAULT_ENV = ModelDeploymentEnvironmentConfigurationDetails.ENVIRONMENT_CONFIGURATION_TYPE_DEFAULT
+OCIR_CONTAINER = (
+    ModelDeploymentEnvironmentConfigurationDetails.ENVIRONMENT_CONFIGURATION_TYPE_OCIR_CONTAINER
+)
+PREDEFINED = MetricExpressionRule.METRIC_EXPRESSION_RULE_TYPE_PREDEFINED_EXPRESSION
 
 MAX_INSTANCES = 10
 MIN_BANDWIDTH, MAX_BANDWIDTH = 10, 5000
@@ -82,21 +95,22 @@ def _supported_type(body: Any) -> None:
     """Refuse deployment types other than SINGLE_MODEL before their schemas are consulted."""
     config = body.get(CONFIG) if isinstance(body, dict) else None
     kind = config.get("deploymentType") if isinstance(config, dict) else None
-    if kind is not None and kind != "SINGLE_MODEL":
-        raise invalid(
-            f"{CONFIG}.deploymentType",
-            f"{kind!r} is not supported by the local service; use SINGLE_MODEL.",
-        )
+    if kind is not None and kind != SINGLE_MODEL:
+        raise _unsupported_type(kind)
+
+
+def _unsupported_type(kind: Any):
+    return invalid(
+        f"{CONFIG}.deploymentType",
+        f"{kind!r} is not supported by the local service; use {SINGLE_MODEL}.",
+    )
 
 
 def check_configuration(config: dict) -> dict:
     """Check a SINGLE_MODEL configuration; fill the defaults the service applies."""
     kind = config.get("deploymentType")
-    if kind != "SINGLE_MODEL":
-        raise invalid(
-            f"{CONFIG}.deploymentType",
-            f"{kind!r} is not supported by the local service; use SINGLE_MODEL.",
-        )
+    if kind != SINGLE_MODEL:
+        raise _unsupported_type(kind)
     model = config.get("modelConfigurationDetails")
     if not model:
         raise missing(MODEL_CONFIG)
@@ -109,7 +123,7 @@ def check_configuration(config: dict) -> dict:
     )
     _check_bandwidth(model)
     env = config.get("environmentConfigurationDetails") or {
-        "environmentConfigurationType": "DEFAULT"
+        "environmentConfigurationType": DEFAULT_ENV
     }
     config["environmentConfigurationDetails"] = _check_environment(env, ENV_CONFIG)
     return config
@@ -118,7 +132,7 @@ def check_configuration(config: dict) -> dict:
 def instance_count(config: dict) -> int:
     """How many instances a (checked) configuration starts."""
     policy = config["modelConfigurationDetails"]["scalingPolicy"]
-    if policy["policyType"] == "FIXED_SIZE":
+    if policy["policyType"] == FIXED_SIZE:
         return int(policy["instanceCount"])
     return int(policy["autoScalingPolicies"][0]["initialInstanceCount"])
 
@@ -188,13 +202,13 @@ def _check_count(value: Any, field: str, low: int = 1) -> int:
 
 def _check_scaling(policy: dict | None, where: str) -> dict:
     if not policy:
-        return {"policyType": "FIXED_SIZE", "instanceCount": 1}
+        return {"policyType": FIXED_SIZE, "instanceCount": 1}
     kind = policy.get("policyType")
-    if kind == "FIXED_SIZE":
+    if kind == FIXED_SIZE:
         _check_count(policy.get("instanceCount"), f"{where}.instanceCount")
         return policy
-    if kind != "AUTOSCALING":
-        raise invalid(f"{where}.policyType", f"{kind!r} is not FIXED_SIZE or AUTOSCALING.")
+    if kind != AUTOSCALING:
+        raise invalid(f"{where}.policyType", f"{kind!r} is not {FIXED_SIZE} or {AUTOSCALING}.")
     cool = policy.get("coolDownInSeconds")
     if cool is not None and cool < 0:
         raise invalid(f"{where}.coolDownInSeconds", f"{cool} must not be negative.")
@@ -229,7 +243,7 @@ def _check_rule(rule: dict, where: str) -> None:
         cfg = rule.get(side)
         if not cfg:
             raise missing(f"{where}.{side}")
-        if kind == "PREDEFINED_EXPRESSION":
+        if kind == PREDEFINED:
             threshold = cfg.get("threshold")
             if threshold is None:
                 raise missing(f"{where}.{side}.threshold")
@@ -237,7 +251,7 @@ def _check_rule(rule: dict, where: str) -> None:
                 raise invalid(f"{where}.{side}.threshold", f"{threshold} is outside (0, 100].")
         elif not cfg.get("query"):
             raise missing(f"{where}.{side}.query")
-    if kind == "PREDEFINED_EXPRESSION" and not rule.get("metricType"):
+    if kind == PREDEFINED and not rule.get("metricType"):
         raise missing(f"{where}.metricType")
 
 
@@ -264,12 +278,13 @@ def _check_env_vars(env_vars: dict | None, where: str) -> None:
 
 def _check_environment(env: dict, where: str) -> dict:
     kind = env.get("environmentConfigurationType")
-    if kind == "DEFAULT":
+    if kind == DEFAULT_ENV:
         _check_env_vars(env.get("environmentVariables"), f"{where}.environmentVariables")
         return env
-    if kind != "OCIR_CONTAINER":
+    if kind != OCIR_CONTAINER:
         raise invalid(
-            f"{where}.environmentConfigurationType", f"{kind!r} is not DEFAULT or OCIR_CONTAINER."
+            f"{where}.environmentConfigurationType",
+            f"{kind!r} is not {DEFAULT_ENV} or {OCIR_CONTAINER}.",
         )
     image = env.get("image")
     if not image:

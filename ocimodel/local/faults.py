@@ -18,24 +18,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .core import OCIError, error_response
+from .core import CODE_OF_STATUS, OCIError, error_response
 from .operations import OPERATIONS, operation_of
 from .state import ServiceState
 
 ENV_VAR = "OCIMODEL_LOCAL_FAULTS"
 ADMIN_PREFIX = "/_admin"
 DROP_PHASES = frozenset({"response", "request"})
-DEFAULT_CODES = {
-    400: "InvalidParameter",
-    401: "NotAuthenticated",
-    404: "NotAuthorizedOrNotFound",
-    409: "IncorrectState",
-    429: "TooManyRequests",
-    500: "InternalServerError",
-    502: "BadGateway",
-    503: "ServiceUnavailable",
-    504: "GatewayTimeout",
-}
 
 
 class FaultSpecError(ValueError):
@@ -238,7 +227,7 @@ class Faults:
                     continue
                 effect.latency_ms += rule.latency_ms
                 if rule.status is not None:
-                    code = rule.code or DEFAULT_CODES.get(rule.status, "InternalServerError")
+                    code = rule.code or CODE_OF_STATUS.get(rule.status, "InternalServerError")
                     msg = rule.message or f"Injected fault: {code} for {operation or path}."
                     effect.error = OCIError(rule.status, code, msg)
                 elif rule.drop:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -125,16 +126,9 @@ def write_config(path: Path, values: dict[str, str], profile: str = PROFILE) -> 
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment]
     parser[profile] = values
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            parser.write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    text = io.StringIO()
+    parser.write(text)
+    _write_private(path, text.getvalue().encode())
 
 
 def read_config(path: Path, profile: str = PROFILE) -> dict[str, str]:

@@ -19,14 +19,18 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
+import oci.object_storage.models as osm
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from . import objectstorage_db as db
+from . import sdkmodels
 from .core import (
     OCIError,
+    body_stream,
     caller,
+    declared_length,
     empty_response,
     http_date,
     invalid,
@@ -79,17 +83,8 @@ _STORED_HEADERS = (
     "content-disposition",
     "cache-control",
 )
-_LIST_FIELDS = (
-    "name",
-    "size",
-    "etag",
-    "timeCreated",
-    "md5",
-    "timeModified",
-    "storageTier",
-    "archivalState",
-)
-_STORAGE_TIERS = ("Standard", "InfrequentAccess", "Archive")
+_LIST_FIELDS = tuple(sdkmodels.wire_names(osm.ObjectSummary))
+_STORAGE_TIERS = tuple(sdkmodels.enum_values(osm.ObjectSummary, "storageTier"))
 
 
 # --- internal API for other modules ------------------------------------------------------------
@@ -235,40 +230,37 @@ async def _create_bucket(state: ServiceState, request: Request, namespace: str) 
     who = caller(request)
     db.ensure_tables(state)
     db.check_namespace(who.tenancy, namespace, write=True)
-    body = await json_body(request)
-    name = body.get("name")
-    if not name:
-        raise missing("name")
-    if not isinstance(name, str) or not _BUCKET_NAME.match(name):
+    body = sdkmodels.validate(
+        await json_body(request),
+        osm.CreateBucketDetails,
+        required=sdkmodels.required_fields(osm.CreateBucketDetails),
+    )
+    name = body["name"]
+    if not _BUCKET_NAME.match(name):
         raise invalid(
             "name",
             f"bucket name {name!r} may only hold letters, digits, '-', '_' and '.' (1-256).",
         )
-    compartment = body.get("compartmentId")
-    if not compartment:
-        raise missing("compartmentId")
-    tier = body.get("storageTier") or "Standard"
-    if tier not in _STORAGE_TIERS:
-        raise invalid("storageTier", f"{tier!r} is not one of {', '.join(_STORAGE_TIERS)}.")
     doc = {
         "namespace": namespace,
         "name": name,
-        "compartmentId": compartment,
+        "compartmentId": body["compartmentId"],
         "metadata": body.get("metadata") or {},
         "createdBy": who.user,
         "timeCreated": rfc3339(),
         "etag": str(uuid.uuid4()),
-        "publicAccessType": body.get("publicAccessType") or "NoPublicAccess",
-        "storageTier": tier,
+        "publicAccessType": body.get("publicAccessType")
+        or osm.Bucket.PUBLIC_ACCESS_TYPE_NO_PUBLIC_ACCESS,
+        "storageTier": body.get("storageTier") or osm.Bucket.STORAGE_TIER_STANDARD,
         "objectEventsEnabled": bool(body.get("objectEventsEnabled", False)),
         "freeformTags": body.get("freeformTags") or {},
         "definedTags": body.get("definedTags") or {},
         "kmsKeyId": body.get("kmsKeyId"),
         "isReadOnly": False,
         "id": new_ocid("bucket", state.region),
-        "versioning": body.get("versioning") or "Disabled",
+        "versioning": body.get("versioning") or osm.Bucket.VERSIONING_DISABLED,
         "replicationEnabled": False,
-        "autoTiering": body.get("autoTiering") or "Disabled",
+        "autoTiering": body.get("autoTiering") or osm.Bucket.AUTO_TIERING_DISABLED,
     }
     db.insert_bucket(state, who.tenancy, doc)
     return json_response(
@@ -283,15 +275,12 @@ def _list_buckets(state: ServiceState, request: Request, namespace: str) -> Resp
     compartment = request.query_params.get("compartmentId")
     if not compartment:
         raise missing("compartmentId")
-    keys = ("namespace", "name", "compartmentId", "createdBy", "timeCreated", "etag")
     tags = "tags" in request.query_params.get("fields", "").split(",")
+    hidden = () if tags else ("freeformTags", "definedTags")
     items = []
     for doc in db.list_buckets(state, namespace, compartment):
-        item = {k: doc[k] for k in keys}
-        if tags:
-            item["freeformTags"] = doc["freeformTags"]
-            item["definedTags"] = doc["definedTags"]
-        items.append(item)
+        summary = sdkmodels.project(doc, osm.BucketSummary)
+        items.append({k: v for k, v in summary.items() if k not in hidden})
     return list_response(request, items, default_limit=1000)
 
 
@@ -339,6 +328,16 @@ def _object_headers(rec: ObjectRecord) -> dict[str, str]:
         if key != "content-type":
             headers[key] = value
     return headers
+
+
+def _written(rec: ObjectRecord, extra: dict[str, str] | None = None) -> Response:
+    """The answer to a write that leaves ``rec`` stored: its etag, time and version."""
+    headers = {
+        "etag": rec.etag,
+        "last-modified": http_date(_parse_time(rec.time_modified)),
+        "version-id": rec.version_id,
+    }
+    return empty_response(200, {**headers, **(extra or {})})
 
 
 def _parse_time(stamp: str) -> _dt.datetime:
@@ -401,7 +400,7 @@ def _headers_to_store(request: Request) -> dict[str, str]:
 
 
 def _storage_tier(value: str | None) -> str:
-    tier = value or "Standard"
+    tier = value or osm.ObjectSummary.STORAGE_TIER_STANDARD
     if tier not in _STORAGE_TIERS:
         raise invalid("storageTier", f"{tier!r} is not one of {', '.join(_STORAGE_TIERS)}.")
     return tier
@@ -421,7 +420,7 @@ async def _object_put(
     stored = _headers_to_store(request)
     tier = _storage_tier(request.headers.get("storage-tier"))
     received = await receive_to_file(
-        request.stream(),
+        body_stream(request),
         state.blobs.root / "tmp",
         with_sha256=True,
         expected_md5=request.headers.get("content-md5"),
@@ -438,15 +437,7 @@ async def _object_put(
         if_match=if_match,
         if_none_match=if_none_match,
     )
-    return empty_response(
-        200,
-        {
-            "etag": rec.etag,
-            "opc-content-md5": rec.md5_b64,
-            "last-modified": http_date(_parse_time(rec.time_modified)),
-            "version-id": rec.version_id,
-        },
-    )
+    return _written(rec, {"opc-content-md5": rec.md5_b64})
 
 
 async def _object_delete(
@@ -572,14 +563,7 @@ async def _rename_object(
         new,
     )
     rec = db.rename_object(state, namespace, bucket, source, new)
-    return empty_response(
-        200,
-        {
-            "etag": rec.etag,
-            "last-modified": http_date(_parse_time(rec.time_modified)),
-            "version-id": rec.version_id,
-        },
-    )
+    return _written(rec)
 
 
 async def _copy_object(
@@ -619,12 +603,12 @@ async def _copy_object(
     stamp = rfc3339()
     work = {
         "id": new_ocid("objectstorageworkrequest", state.region),
-        "operationType": "COPY_OBJECT",
-        "status": "COMPLETED",
+        "operationType": osm.WorkRequest.OPERATION_TYPE_COPY_OBJECT,
+        "status": osm.WorkRequest.STATUS_COMPLETED,
         "compartmentId": dest_doc["compartmentId"],
         "resources": [
             {
-                "actionType": "WRITTEN",
+                "actionType": osm.WorkRequestResource.ACTION_TYPE_WRITTEN,
                 "entityType": "object",
                 "identifier": dest_name,
                 "entityUri": f"/n/{dest_ns}/b/{dest_bucket}/o/{dest_name}",
@@ -725,7 +709,7 @@ async def _upload_part(
     )
     directory = _parts_dir(state, upload.upload_id)
     expected_md5 = request.headers.get("content-md5")
-    length = _content_length(request)
+    length = declared_length(request)
     slot = db.claim_slot(state, upload.upload_id, length) if length else None
     inflight: set = state.extras.setdefault("objectstorage.inflight", set())
     key = (upload.upload_id, part_num)
@@ -743,7 +727,7 @@ async def _upload_part(
             if previous is not None and not previous.in_place:
                 _part_path(state, upload.upload_id, previous).unlink(missing_ok=True)
             received = await receive_to_file(
-                request.stream(),
+                body_stream(request),
                 directory,
                 with_sha256=False,
                 expected_md5=expected_md5,
@@ -757,7 +741,7 @@ async def _upload_part(
         db.put_part(state, upload.upload_id, part)
     else:
         received = await receive_to_file(
-            request.stream(), directory, with_sha256=False, expected_md5=expected_md5
+            body_stream(request), directory, with_sha256=False, expected_md5=expected_md5
         )
         part = db.PartRecord(part_num, received.size, received.md5_b64, _new_etag())
         received.path.replace(_part_path(state, upload.upload_id, part))
@@ -765,16 +749,6 @@ async def _upload_part(
         if replaced is not None and not replaced.in_place and replaced.etag != part.etag:
             _part_path(state, upload.upload_id, replaced).unlink(missing_ok=True)
     return empty_response(200, {"etag": part.etag, "opc-content-md5": part.md5_b64})
-
-
-def _content_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise invalid("Content-Length", f"{raw!r} is not a number.") from exc
 
 
 def _new_etag() -> str:
@@ -836,15 +810,7 @@ async def _commit_upload(
     )
     db.delete_upload(state, upload.upload_id)
     await anyio.to_thread.run_sync(_remove_parts, state, upload.upload_id)
-    return empty_response(
-        200,
-        {
-            "opc-multipart-md5": multipart_md5,
-            "etag": rec.etag,
-            "last-modified": http_date(_parse_time(rec.time_modified)),
-            "version-id": rec.version_id,
-        },
-    )
+    return _written(rec, {"opc-multipart-md5": multipart_md5})
 
 
 def _assemble(state: ServiceState, upload: db.UploadRecord, ordered: list[db.PartRecord]) -> Blob:

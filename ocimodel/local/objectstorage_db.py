@@ -11,6 +11,8 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
+from oci.object_storage.models import ObjectSummary
+
 from .core import OCIError, now, rfc3339
 from .state import ServiceState
 from .store import Blob
@@ -19,6 +21,7 @@ SERVICE_NAMESPACE = "id19sfcrra6z"
 SERVICE_TENANCY = "ocid1.tenancy.oc1..servicepacks"
 MAX_OBJECT_NAME_BYTES = 1024
 MAX_PART_NUMBER = 10_000
+STANDARD_TIER = ObjectSummary.STORAGE_TIER_STANDARD
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS os_buckets (
@@ -227,7 +230,7 @@ class ObjectRecord:
     time_created: str
     time_modified: str
     version_id: str
-    storage_tier: str = "Standard"
+    storage_tier: str = STANDARD_TIER
     multipart_md5: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -279,7 +282,7 @@ def store_object(
     headers: dict[str, str],
     *,
     multipart_md5: str | None = None,
-    storage_tier: str = "Standard",
+    storage_tier: str = STANDARD_TIER,
     if_match: str | None = None,
     if_none_match: str | None = None,
 ) -> ObjectRecord:
@@ -355,18 +358,23 @@ def remember_md5(state: ServiceState, rec: ObjectRecord, md5_b64: str) -> None:
     rec.md5_b64 = md5_b64
 
 
+def _existing(db, namespace: str, bucket: str, name: str) -> ObjectRecord:
+    """The object read inside a transaction; 404 ObjectNotFound if absent."""
+    row = db.execute(
+        f"SELECT {_OBJECT_COLUMNS} FROM os_objects WHERE namespace=? AND bucket=? AND name=?",
+        (namespace, bucket, name),
+    ).fetchone()
+    if row is None:
+        raise object_not_found(bucket, name)
+    return _record(row)
+
+
 def delete_object(
     state: ServiceState, namespace: str, bucket: str, name: str, if_match: str | None
 ) -> ObjectRecord:
     """Remove an object; 404 if absent, 412 if ``if-match`` fails."""
     with state.store.transaction() as db:
-        row = db.execute(
-            f"SELECT {_OBJECT_COLUMNS} FROM os_objects WHERE namespace=? AND bucket=? AND name=?",
-            (namespace, bucket, name),
-        ).fetchone()
-        if row is None:
-            raise object_not_found(bucket, name)
-        rec = _record(row)
+        rec = _existing(db, namespace, bucket, name)
         check_preconditions(rec.etag, if_match, None, name)
         db.execute(
             "DELETE FROM os_objects WHERE namespace=? AND bucket=? AND name=?",
@@ -380,12 +388,7 @@ def rename_object(
 ) -> ObjectRecord:
     """Give an object a new name (replacing any object already under it)."""
     with state.store.transaction() as db:
-        row = db.execute(
-            f"SELECT {_OBJECT_COLUMNS} FROM os_objects WHERE namespace=? AND bucket=? AND name=?",
-            (namespace, bucket, source),
-        ).fetchone()
-        if row is None:
-            raise object_not_found(bucket, source)
+        _existing(db, namespace, bucket, source)
         db.execute(
             "DELETE FROM os_objects WHERE namespace=? AND bucket=? AND name=?",
             (namespace, bucket, new),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from oci.object_storage.models import Bucket
+
 from . import objectstorage_db as db
 from .core import rfc3339
 from .objectstorage_io import blob_from_bytes
@@ -49,17 +51,17 @@ def seed_service_packs(state: ServiceState) -> None:
                 "createdBy": "ocid1.user.oc1..servicepacks",
                 "timeCreated": rfc3339(),
                 "etag": "service-conda-packs-v1",
-                "publicAccessType": "ObjectRead",
-                "storageTier": "Standard",
+                "publicAccessType": Bucket.PUBLIC_ACCESS_TYPE_OBJECT_READ,
+                "storageTier": Bucket.STORAGE_TIER_STANDARD,
                 "objectEventsEnabled": False,
                 "freeformTags": {},
                 "definedTags": {},
                 "kmsKeyId": None,
                 "isReadOnly": True,
                 "id": "ocid1.bucket.oc1..serviceconda",
-                "versioning": "Disabled",
+                "versioning": Bucket.VERSIONING_DISABLED,
                 "replicationEnabled": False,
-                "autoTiering": "Disabled",
+                "autoTiering": Bucket.AUTO_TIERING_DISABLED,
             },
         )
     packs = service_pack_index()

@@ -79,6 +79,26 @@ def enum_values(model_cls: type, attribute: str) -> list[str]:
     return list(_setter_enums(model_cls).get(py, ()))
 
 
+@functools.cache
+def operation_enums(client_cls: type, operation: str) -> dict[str, tuple[str, ...]]:
+    """Allowed values of an SDK client operation's enum parameters, by camelCase name."""
+    method = getattr(client_cls, operation)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(method)))
+    found: dict[str, tuple[str, ...]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id.endswith("_allowed_values"):
+                    snake = target.id[: -len("_allowed_values")]
+                    found[_camel(snake)] = tuple(ast.literal_eval(node.value))
+    return found
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
 def model_class(name: str, near: type) -> type:
     """The SDK model class called ``name`` in the package of ``near``."""
     package = near.__module__.rsplit(".", 1)[0]

@@ -6,19 +6,23 @@ run in one process (one per test, say).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oci.data_science.models import WorkRequest as _WR
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .core import caller, new_ocid, rfc3339
+from .core import REQUEST_ID_HEADER, caller, new_ocid, request_id, rfc3339
 from .store import BlobStore, Store
 
 WORK_REQUEST = "workrequest"
+PENDING_STATUSES = (_WR.STATUS_ACCEPTED, _WR.STATUS_IN_PROGRESS)
 
 
 class WorkRequests:
@@ -41,7 +45,7 @@ class WorkRequests:
         doc = {
             "id": new_ocid("datascienceworkrequest"),
             "operationType": operation_type,
-            "status": "ACCEPTED",
+            "status": _WR.STATUS_ACCEPTED,
             "compartmentId": compartment_id,
             "resources": resources,
             "percentComplete": 0.0,
@@ -57,7 +61,7 @@ class WorkRequests:
         """Move to IN_PROGRESS at ``percent`` and optionally log a line."""
 
         def fn(doc: dict) -> None:
-            doc["status"] = "IN_PROGRESS"
+            doc["status"] = _WR.STATUS_IN_PROGRESS
             doc["timeStarted"] = doc["timeStarted"] or rfc3339()
             doc["percentComplete"] = float(percent)
             if message:
@@ -77,7 +81,7 @@ class WorkRequests:
         """Finish as SUCCEEDED at 100%."""
 
         def fn(doc: dict) -> None:
-            doc["status"] = "SUCCEEDED"
+            doc["status"] = _WR.STATUS_SUCCEEDED
             doc["percentComplete"] = 100.0
             doc["timeStarted"] = doc["timeStarted"] or rfc3339()
             doc["timeFinished"] = rfc3339()
@@ -90,7 +94,7 @@ class WorkRequests:
         """Finish as FAILED, recording the error (and logging it)."""
 
         def fn(doc: dict) -> None:
-            doc["status"] = "FAILED"
+            doc["status"] = _WR.STATUS_FAILED
             doc["timeStarted"] = doc["timeStarted"] or rfc3339()
             doc["timeFinished"] = rfc3339()
             doc["_errors"].append({"code": code, "message": message, "timestamp": rfc3339()})
@@ -128,7 +132,7 @@ async def idempotent_create(request: Request, operation: str, handler) -> Respon
     """Run a create once per ``opc-retry-token``: a retry replays the first response.
 
     ``handler`` is ``async (body: bytes) -> Response`` with a fully materialised body. The same
-    token with a different body answers 409.
+    token with a different body answers 409; tokens are remembered for 24 hours.
     """
     state: ServiceState = request.app.state.service
     body = await request.body()
@@ -137,17 +141,22 @@ async def idempotent_create(request: Request, operation: str, handler) -> Respon
         return await handler(body)
     who = caller(request)
     body_hash = hashlib.sha256(request.url.path.encode() + b"\0" + body).hexdigest()
-    saved = state.store.recall_retry(who.tenancy, token, operation, body_hash)
-    if saved is not None:
-        status, headers, content = saved
-        return Response(content, status_code=status, headers=headers)
-    resp = await handler(body)
-    if resp.status_code < 300:
-        headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length",)}
-        state.store.remember_retry(
-            who.tenancy, token, operation, body_hash, resp.status_code, headers, resp.body
-        )
-    return resp
+    locks = state.extras.setdefault("retry_token_locks", weakref.WeakValueDictionary())
+    lock = locks.setdefault((who.tenancy, token, operation), asyncio.Lock())
+    async with lock:  # concurrent requests with one token create once
+        saved = state.store.recall_retry(who.tenancy, token, operation, body_hash)
+        if saved is not None:
+            status, headers, content = saved
+            headers[REQUEST_ID_HEADER] = request_id()
+            return Response(content, status_code=status, headers=headers)
+        resp = await handler(body)
+        if resp.status_code < 300:
+            skip = ("content-length", REQUEST_ID_HEADER)
+            headers = {k: v for k, v in resp.headers.items() if k.lower() not in skip}
+            state.store.remember_retry(
+                who.tenancy, token, operation, body_hash, resp.status_code, headers, resp.body
+            )
+        return resp
 
 
 def dumps(doc: Any) -> bytes:

@@ -170,7 +170,8 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_sigterm_stops_the_model_servers_the_service_started(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signals_stop_the_model_servers_the_service_started(tmp_path, sig):
     from deployment_support import (
         ECHO_SCORE,
         create_and_wait,
@@ -195,6 +196,8 @@ def test_sigterm_stops_the_model_servers_the_service_started(tmp_path):
         assert wr.status == "SUCCEEDED"
         pids = server_pids(svc, dep_id)
         assert pids and all(_alive(pid) for pid in pids)
+        os.kill(svc.pid, sig)
+        assert svc._process.wait(60) == 0
     finally:
         svc.stop()
     assert svc.returncode == 0

@@ -513,3 +513,45 @@ def test_copy_object_reports_a_completed_work_request(client, namespace, bucket,
         ),
     )
     assert (missing.status, missing.code) == (404, "ObjectNotFound")
+
+
+def test_restart_removes_only_the_blobs_nothing_refers_to(tmp_path):
+    from oci.data_science import DataScienceClient
+    from oci.data_science.models import CreateModelDetails, CreateProjectDetails
+
+    from ocimodel.local.server import LocalOCI
+
+    data_dir = tmp_path / "gc"
+    shared, dropped, replaced = b"shared by an object and an artifact", b"dropped", b"old"
+    with LocalOCI(data_dir=data_dir) as svc:
+        objects = svc.client(oci.object_storage.ObjectStorageClient)
+        ns = objects.get_namespace().data
+        tenancy = svc.config["tenancy"]
+        objects.create_bucket(ns, CreateBucketDetails(name="gc", compartment_id=tenancy))
+        for name, data in (("shared", shared), ("dropped", dropped), ("kept", replaced)):
+            objects.put_object(ns, "gc", name, data)
+        objects.put_object(ns, "gc", "kept", b"new")
+        ds = svc.client(DataScienceClient)
+        project = ds.create_project(CreateProjectDetails(compartment_id=tenancy)).data
+        model = ds.create_model(
+            CreateModelDetails(compartment_id=tenancy, project_id=project.id)
+        ).data
+        ds.create_model_artifact(model.id, shared, content_disposition="attachment; filename=m")
+        objects.delete_object(ns, "gc", "shared")
+        objects.delete_object(ns, "gc", "dropped")
+        blobs = svc.state.blobs
+        digests = {d: hashlib.sha256(d).hexdigest() for d in (shared, dropped, replaced, b"new")}
+        assert all(blobs.path(h).exists() for h in digests.values())
+        (blobs.root / "tmp" / "body-partial").write_bytes(b"half a body")
+    with LocalOCI(data_dir=data_dir) as svc:
+        blobs = svc.state.blobs
+        assert not blobs.path(digests[dropped]).exists()
+        assert not blobs.path(digests[replaced]).exists()
+        assert not (blobs.root / "tmp" / "body-partial").exists()
+        assert blobs.path(digests[shared]).exists() and blobs.path(digests[b"new"]).exists()
+        ds = svc.client(DataScienceClient)
+        assert ds.get_model_artifact_content(model.id).data.content == shared
+        objects = svc.client(oci.object_storage.ObjectStorageClient)
+        assert objects.get_object(ns, "gc", "kept").data.content == b"new"
+        index = objects.get_object("id19sfcrra6z", "service-conda-packs", "service_pack/index.json")
+        assert index.data.content.startswith(b"[")

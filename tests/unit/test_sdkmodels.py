@@ -166,3 +166,16 @@ def test_booleans_are_not_numbers_and_numbers_not_booleans():
     assert _error({"isBackupEnabled": 1}, dsm.BackupSetting).code == "InvalidParameter"
     assert _error({"archiveAfterDays": True}, dsm.RetentionSetting).code == "InvalidParameter"
     assert _error({"archiveAfterDays": 1.5}, dsm.RetentionSetting).code == "InvalidParameter"
+
+
+def test_operation_enums_read_the_clients_allowed_values():
+    from oci.data_science import DataScienceClient
+    from oci.object_storage import ObjectStorageClient
+
+    models = sdkmodels.operation_enums(DataScienceClient, "list_models")
+    assert set(models["lifecycleState"]) == {
+        getattr(dsm.Model, name) for name in dir(dsm.Model) if name.startswith("LIFECYCLE_STATE_")
+    }
+    assert "timeCreated" in models["sortBy"] and set(models["sortOrder"]) == {"ASC", "DESC"}
+    assert "fields" not in sdkmodels.operation_enums(ObjectStorageClient, "list_objects")
+    assert "tags" in sdkmodels.operation_enums(ObjectStorageClient, "list_buckets")["fields"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from ocimodel.local.deployments_runner import (
     ArtifactError,
@@ -20,6 +20,28 @@ from ocimodel.local.deployments_runner import (
     unpack_artifact,
 )
 from ocimodel.serve import LOAD_FAILED_EXIT, ScoreLoadError, build_app, load_score_module
+
+
+class AppClient:
+    """Calls an ASGI app in this process through httpx's ASGI transport."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+                return await client.request(method, url, **kwargs)
+
+        return asyncio.run(call())
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
 
 SCORE = """
 import json, os
@@ -65,7 +87,7 @@ def _artifact(tmp_path: Path, score: str = SCORE) -> Path:
 def test_predict_json_and_bytes_and_errors(tmp_path):
     module = load_score_module(_artifact(tmp_path))
     module.load_model()
-    client = TestClient(build_app(module))
+    client = AppClient(build_app(module))
     assert client.get("/health").json()["status"] == "ok"
     answer = client.post("/predict", json={"x": [1, 2]})
     assert answer.status_code == 200
@@ -93,7 +115,7 @@ def test_numpy_results_are_serialised(tmp_path):
         return {"prediction": np.arange(3) * data["k"], "score": np.float64(0.5)}
     """
     module = load_score_module(_artifact(tmp_path, score))
-    client = TestClient(build_app(module))
+    client = AppClient(build_app(module))
     assert client.post("/predict", json={"k": 2}).json() == {
         "prediction": [0, 2, 4],
         "score": 0.5,
