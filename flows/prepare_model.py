@@ -101,6 +101,7 @@ def prepare_model(
         model_file_name=serialized.file_name,
         model_save_serializer=model_save_serializer,
         runtime_info=runtime_info,
+        force_overwrite=force_overwrite,
     )
     report = introspect_artifact(folder, check_remote=check_remote)
     if report["failures"] and not ignore_introspection:

@@ -144,15 +144,35 @@ class IgnoreRules:
         return self._own_match("/".join(parts), is_dir)
 
 
+def refuse_symlink(path: str) -> None:
+    """Raises UnsafeArchiveError when ``path`` is a symbolic link.
+
+    Artifact folders are copied and zipped without following links: a link could pull in a
+    file from outside the folder (``/etc/passwd``), and a linked folder would be dropped.
+    """
+    if not os.path.islink(path):
+        return
+    raise UnsafeArchiveError(
+        f"{path!r} is a symbolic link to {os.readlink(path)!r}; artifact folders may not hold "
+        "links. Replace it with a real file (or folder) holding the content, or remove it."
+    )
+
+
 def iter_included(src_dir: str, ignore_file: str = MODEL_IGNORE) -> Iterator[str]:
-    """Relative posix paths of the files of ``src_dir`` that .model-ignore keeps."""
+    """Relative posix paths of the files of ``src_dir`` that .model-ignore keeps.
+
+    A kept symbolic link (to a file or a folder) raises UnsafeArchiveError.
+    """
     rules = IgnoreRules.from_file(os.path.join(src_dir, ignore_file))
     for dirpath, dirnames, filenames in os.walk(src_dir):
         rel_dir = os.path.relpath(dirpath, src_dir).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
         dirnames[:] = sorted(d for d in dirnames if not rules._own_match(rel_dir + d, True))
+        for name in dirnames:
+            refuse_symlink(os.path.join(dirpath, name))
         for name in sorted(filenames):
             if not rules._own_match(rel_dir + name, False):
+                refuse_symlink(os.path.join(dirpath, name))
                 yield rel_dir + name
 
 
@@ -175,6 +195,7 @@ def make_zip(
     if os.path.exists(dest_zip) and not force_overwrite:
         raise ArtifactFileExistsError(dest_zip)
     hashed = set(manifest_files)
+    included = list(iter_included(src_dir, ignore_file))
     folder = os.path.dirname(dest_zip)
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".zip")
@@ -183,7 +204,7 @@ def make_zip(
     digests: dict[str, tuple[str, int]] = {}
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-            for rel in iter_included(src_dir, ignore_file):
+            for rel in included:
                 full = os.path.join(src_dir, *rel.split("/"))
                 if os.path.realpath(full) in skip or (hashed and rel == MANIFEST_NAME):
                     continue

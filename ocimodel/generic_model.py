@@ -101,10 +101,19 @@ class MetadataMixin:
         max_col_num: int = 2000,
         **kwargs: Any,
     ) -> None:
-        """Builds input/output schemas from samples; large ones go to files in the artifact."""
+        """Builds input/output schemas from samples; large ones go to files in the artifact.
+
+        A schema file already in the artifact with other content is replaced only when
+        ``force_overwrite=True`` is passed (a keyword, keeping the reference's signature).
+        """
+        force_overwrite = bool(kwargs.pop("force_overwrite", False))
         X_sample, y_sample = _split_data_sample(data_sample, X_sample, y_sample)
         schema_input, schema_output = core.populate_schema(
-            X_sample, y_sample, max_col_num=max_col_num, artifact_dir=self.artifact_dir
+            X_sample,
+            y_sample,
+            max_col_num=max_col_num,
+            artifact_dir=self.artifact_dir,
+            force_overwrite=force_overwrite,
         )
         if schema_input is not None:
             self._metadata.schema_input = schema_input

@@ -28,6 +28,9 @@ RUNTIME_YAML = "runtime.yaml"
 MODEL_ARTIFACT_VERSION = "3.0"
 SUPPORTED_PYTHON_VERSIONS = tuple(f"3.{minor}" for minor in range(7, 15))
 REMOTE_CHECK_TIMEOUT = 10.0
+CATALOG_MESSAGE_MAX_CHARS = 300
+"""Longest check message kept in the ArtifactTestResults metadata (the table keeps it whole),
+so the size of the results in the model catalog has a known upper bound."""
 _OCI_URI = re.compile(r"^oci://[^/@]+@[^/@]+/.+")
 
 
@@ -384,6 +387,41 @@ def _artifact_dir_of(artifact: Any) -> str:
 
 
 RESULT_COLUMNS = ("Test key", "Test name", "Result", "Message")
+_CATALOG_SAFE = frozenset(chr(c) for c in range(32, 127)) - {'"', "\\"}
+
+
+def catalog_message(message: str, max_chars: int = CATALOG_MESSAGE_MAX_CHARS) -> str:
+    """``message`` as stored in the catalog: printable ASCII without quotes or backslashes
+    (each character then costs one byte of the metadata budget), at most ``max_chars`` long."""
+    swaps = {'"': "'", "\\": "/"}
+    text = "".join(
+        ch if ch in _CATALOG_SAFE else swaps.get(ch, " " if ch.isspace() else "?") for ch in message
+    )
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+def _test_result_entry(result: CheckResult) -> dict[str, Any]:
+    """One check as an entry of the ArtifactTestResults value."""
+    return {
+        "category": result.stage,
+        "description": result.case,
+        "result": result.result,
+        "success": True if result.passed else (False if result.failed else None),
+        **({"error_msg": catalog_message(result.message)} if not result.passed else {}),
+    }
+
+
+def worst_case_test_results() -> dict[str, dict[str, Any]]:
+    """The largest ArtifactTestResults value introspection can produce: every check of
+    :data:`CASES` not passed, with the longest status and a message of the maximum length."""
+    longest_status = max((TEST_STATUS.NOT_PASSED, TEST_STATUS.NOT_TESTED), key=len)
+    entries = {}
+    for key, (stage, case) in CASES.items():
+        entry = _test_result_entry(CheckResult(key, stage, case, longest_status, ""))
+        entry["success"] = False  # "false" is the longest JSON of True/False/None
+        entry["error_msg"] = "x" * CATALOG_MESSAGE_MAX_CHARS
+        entries[key] = entry
+    return entries
 
 
 class ModelIntrospect:
@@ -440,17 +478,10 @@ class ModelIntrospect:
         )
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """The results as the value of the ``ArtifactTestResults`` taxonomy metadata."""
-        return {
-            r.key: {
-                "category": r.stage,
-                "description": r.case,
-                "result": r.result,
-                "success": True if r.passed else (False if r.failed else None),
-                **({"error_msg": r.message} if not r.passed else {}),
-            }
-            for r in self.results
-        }
+        """The results as the value of the ``ArtifactTestResults`` taxonomy metadata; messages
+        pass through :func:`catalog_message`, so the value never exceeds
+        :func:`worst_case_test_results`."""
+        return {r.key: _test_result_entry(r) for r in self.results}
 
     def raise_if_failed(self) -> None:
         """Raises IntrospectionNotPassed naming every failed check and its fix."""

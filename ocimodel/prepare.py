@@ -44,6 +44,23 @@ class PrepareError(ValueError, OcimodelError):
     """A prepare step got arguments it cannot work with."""
 
 
+class TrainingScriptNotFoundError(PrepareError):
+    """``training_script_path`` names no file; the provenance would point at nothing."""
+
+
+def check_training_script(training_script_path: str | os.PathLike | None) -> None:
+    """Raises TrainingScriptNotFoundError when ``training_script_path`` is given but missing."""
+    if training_script_path is None or not isinstance(training_script_path, (str, os.PathLike)):
+        return
+    path = os.path.expanduser(os.fspath(training_script_path))
+    if not os.path.exists(path):
+        raise TrainingScriptNotFoundError(
+            f"training_script_path {os.fspath(training_script_path)!r} does not exist (resolved "
+            f"to {os.path.abspath(path)!r}); pass the path of the script that trained the model, "
+            "or leave training_script_path out."
+        )
+
+
 # --- converging writes ------------------------------------------------------------------------
 
 
@@ -407,12 +424,14 @@ def populate_schema(
     *,
     max_col_num: int = 2000,
     artifact_dir: str | None = None,
+    force_overwrite: bool = False,
 ) -> tuple[Schema | None, Schema | None]:
     """Input/output schemas from data samples.
 
     A schema too big for the catalog (over 32,000 bytes of JSON) is written to
     input_schema.json / output_schema.json in ``artifact_dir`` with a SchemaSizeWarning, and
-    :meth:`PreparedMetadata.catalog_schemas` leaves it out of the catalog metadata.
+    :meth:`PreparedMetadata.catalog_schemas` leaves it out of the catalog metadata. A different
+    existing file is replaced only with ``force_overwrite``.
     """
     from ocimodel.schema import (
         INPUT_SCHEMA_FILE_NAME,
@@ -428,7 +447,12 @@ def populate_schema(
     ):
         schema = None if sample is None else Schema.from_sample(sample, max_col_num=max_col_num)
         if schema is not None and artifact_dir:
-            schema_for_catalog(schema, ensure_artifact_dir(artifact_dir), file_name)
+            schema_for_catalog(
+                schema,
+                ensure_artifact_dir(artifact_dir),
+                file_name,
+                force_overwrite=force_overwrite,
+            )
         schemas.append(schema)
     return schemas[0], schemas[1]
 
@@ -448,18 +472,28 @@ def populate_metadata(
     runtime_info: RuntimeInfo | None = None,
     model_file_name: str | None = None,
     model_save_serializer: Any = None,
+    force_overwrite: bool = False,
 ) -> PreparedMetadata:
     """Fills taxonomy (framework, algorithm, hyperparameters, use case), custom metadata
     (conda env, model file, serializer), provenance (git) and the schemas from the samples.
 
     With ``ignore_pending_changes=False`` uncommitted changes under the training script and
-    under the artifact folder raise ChangesNotCommitted (as the reference does).
+    under the artifact folder raise ChangesNotCommitted (as the reference does). Files it
+    writes (hyperparameters.json, large schemas) replace different ones only with
+    ``force_overwrite``.
     """
     from ocimodel.metadata import ModelProvenanceMetadata, populate_taxonomy
 
+    check_training_script(training_script_path)
     md = metadata or new_metadata()
     folder = ensure_artifact_dir(artifact_dir) if artifact_dir else None
-    populate_taxonomy(md.taxonomy, model, use_case_type=use_case_type, artifact_dir=folder)
+    populate_taxonomy(
+        md.taxonomy,
+        model,
+        use_case_type=use_case_type,
+        artifact_dir=folder,
+        force_overwrite=force_overwrite,
+    )
     _populate_custom(md.custom, runtime_info, model_file_name, model_save_serializer)
     md.provenance = ModelProvenanceMetadata.fetch_training_code_details(
         training_script_path=training_script_path,
@@ -474,6 +508,7 @@ def populate_metadata(
             y_sample,
             max_col_num=max_col_num,
             artifact_dir=folder,
+            force_overwrite=force_overwrite,
         )
     return md
 
@@ -630,12 +665,17 @@ def prepare_artifact(
 
     runtime.yaml goes first so a bad conda environment fails before the model is written.
     The model is not hashed here: its sha256 manifest is written when the artifact is zipped.
-    The model goes to a temporary file and is put in place last; if a step fails, files this
-    call created are removed again and an existing model file is left as it was.
+    If a step fails, files this call created are removed again and the small files it may
+    replace (runtime.yaml, score.py, schemas, hyperparameters, metadata) get their bytes back
+    from a snapshot taken first. The model file is never copied for that: it is written to a
+    temporary name and renamed into place as the very last step, so a failure anywhere leaves
+    an existing model file as it was.
     """
+    check_training_script(training_script_path)
     existed = os.path.isdir(os.path.expanduser(os.fspath(artifact_dir or "")))
     folder = ensure_artifact_dir(artifact_dir)
     before = set(os.listdir(folder))
+    snapshot = _snapshot_replaceable(folder)
     pending: PendingSerialization | None = None
     try:
         runtime_info = generate_runtime_yaml(
@@ -684,20 +724,64 @@ def prepare_artifact(
             runtime_info=runtime_info,
             model_file_name=model_file_name,
             model_save_serializer=model_save_serializer,
+            force_overwrite=force_overwrite,
         )
         intro = (
             introspect_artifact(folder, auth=auth, check_remote=check_remote, metadata=md)
             if introspect
             else None
         )
-        serialized = pending.finish() if pending is not None else None
         write_metadata(folder, md)
+        serialized = pending.finish() if pending is not None else None
     except BaseException:
         if pending is not None:
             pending.abort()
+        _restore_snapshot(folder, snapshot)
         _remove_new_entries(folder, before, remove_folder=not existed)
         raise
     return PreparedArtifact(folder, serialized, model_file_name, runtime_info, md, intro)
+
+
+def _replaceable_names() -> tuple[str, ...]:
+    """The small files a prepare may replace in an existing artifact (never the model)."""
+    from ocimodel.metadata.taxonomy import HYPERPARAMETERS_FILE_NAME
+    from ocimodel.schema import INPUT_SCHEMA_FILE_NAME, OUTPUT_SCHEMA_FILE_NAME
+    from ocimodel.serde import MODEL_INPUT_SERDE_FILE_NAME, MODEL_SAVE_SERDE_FILE_NAME
+
+    return (
+        RUNTIME_YAML,
+        SCORE_PY,
+        METADATA_FILE,
+        INPUT_SCHEMA_FILE_NAME,
+        OUTPUT_SCHEMA_FILE_NAME,
+        HYPERPARAMETERS_FILE_NAME,
+        MODEL_INPUT_SERDE_FILE_NAME,
+        MODEL_SAVE_SERDE_FILE_NAME,
+    )
+
+
+def _snapshot_replaceable(folder: str) -> dict[str, bytes]:
+    """Bytes of the replaceable files that exist in ``folder`` now, for a rollback."""
+    snapshot = {}
+    for name in _replaceable_names():
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, "rb") as fh:
+                snapshot[name] = fh.read()
+    return snapshot
+
+
+def _restore_snapshot(folder: str, snapshot: Mapping[str, bytes]) -> None:
+    """Puts back the snapshot's bytes of every file a failed prepare changed or removed."""
+    from ocimodel.runtime import write_bytes_atomic
+
+    for name, data in snapshot.items():
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.path.getsize(path) == len(data):
+            with open(path, "rb") as fh:
+                if fh.read() == data:
+                    continue
+        write_bytes_atomic(path, data)
 
 
 def _remove_new_entries(folder: str, before: set[str], remove_folder: bool) -> None:

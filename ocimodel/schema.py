@@ -32,6 +32,7 @@ import pandas as pd
 
 from ocimodel.errors import OcimodelError
 from ocimodel.metadata.fileio import write_text
+from ocimodel.runtime import write_converging
 
 SCHEMA_MAX_BYTES = 32000
 SCHEMA_VERSION = "1.1"
@@ -287,9 +288,14 @@ def schema_for_catalog(
     artifact_dir: str | os.PathLike,
     file_name: str = INPUT_SCHEMA_FILE_NAME,
     max_bytes: int = SCHEMA_MAX_BYTES,
+    force_overwrite: bool = False,
 ) -> str | None:
     """The schema JSON to send to the catalog, or None when it is larger than ``max_bytes``:
-    then it is written to ``artifact_dir/file_name`` and a SchemaSizeWarning is issued."""
+    then it is written to ``artifact_dir/file_name`` and a SchemaSizeWarning is issued.
+
+    An existing file with the same bytes is kept; a different one raises
+    ArtifactFileExistsError unless ``force_overwrite``.
+    """
     if schema is None:
         return None
     text = schema.to_json()
@@ -301,7 +307,8 @@ def schema_for_catalog(
             f"artifact_dir {os.fspath(artifact_dir)!r} is not an existing folder; create the "
             "artifact folder before placing a large schema in it."
         )
-    target = write_text(text, os.path.join(os.fspath(artifact_dir), file_name), file_name)
+    target = os.path.join(os.path.abspath(os.fspath(artifact_dir)), file_name)
+    write_converging(target, text.encode("utf-8"), force_overwrite)
     warnings.warn(
         f"The schema is {size} bytes, more than the {max_bytes} the model catalog accepts; it "
         f"is saved as {target} in the artifact and left out of the catalog metadata.",

@@ -188,6 +188,28 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return sha.hexdigest()
 
 
+class ModelNotPicklableError(SerializeModelNotImplementedError, TypeError):
+    """The model cannot be written by the chosen serializer (a lock, an open file, a socket...)."""
+
+    def __init__(self, model: Any, serializer: str, reason: BaseException):
+        detail = str(reason).splitlines()[0][:300] if str(reason) else type(reason).__name__
+        super().__init__(
+            f"The {type(model).__module__}.{type(model).__qualname__} model cannot be saved "
+            f"with the {serializer!r} serializer: {detail}. Make the model picklable (drop or "
+            "recreate attributes such as locks, open files or connections in __getstate__), "
+            "try model_save_serializer='joblib', or pass a custom SERDE as "
+            "model_save_serializer."
+        )
+
+
+def _dump_or_explain(dump: Callable[[], Any], model: Any, serializer: str) -> None:
+    """Runs a pickling ``dump``; a model it cannot pickle raises ModelNotPicklableError."""
+    try:
+        dump()
+    except (TypeError, pickle.PicklingError) as exc:
+        raise ModelNotPicklableError(model, serializer, exc) from exc
+
+
 class ModelSaveSerializer(SERDE):
     """Saves a model to one file of the artifact and loads it back."""
 
@@ -225,7 +247,7 @@ class CloudpickleModelSaveSerializer(ModelSaveSerializer):
     def dump(self, model: Any, file: BinaryIO) -> None:
         import cloudpickle
 
-        cloudpickle.dump(model, file)
+        _dump_or_explain(lambda: cloudpickle.dump(model, file), model, self.name)
 
     def load(self, path: str | os.PathLike) -> Any:
         with open(path, "rb") as fh:
@@ -259,7 +281,8 @@ class JoblibModelSaveSerializer(ModelSaveSerializer):
         return joblib
 
     def dump(self, model: Any, file: BinaryIO) -> None:
-        self._joblib().dump(model, file)
+        joblib = self._joblib()
+        _dump_or_explain(lambda: joblib.dump(model, file), model, self.name)
 
     def load(self, path: str | os.PathLike) -> Any:
         return self._joblib().load(path)
@@ -534,6 +557,7 @@ __all__ = [
     "JoblibModelSaveSerializer",
     "JsonInputSerializer",
     "ModelInputSerializerType",
+    "ModelNotPicklableError",
     "ModelSaveSerializer",
     "ModelSerializerType",
     "get_model_input_serializer",

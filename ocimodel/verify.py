@@ -2,7 +2,8 @@
 
 By default score.py runs in a fresh, isolated Python process with only the artifact directory
 on the path ahead of site-packages, fed the request body the input serializer produces, as a
-deployment would. ``in_process=True`` imports it here instead, for speed.
+deployment would. ``in_process=True`` imports it here instead, for speed. Neither way writes
+bytecode (``__pycache__``) into the artifact, so verifying never changes what gets zipped.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def verify_artifact(
         )
     body, content_type = request_of(data, input_serializer, auto_serialize_data)
     if in_process:
-        outcome = _runner().run_in_process(str(root), body, content_type)
+        outcome = _run_in_process(root, body, content_type)
     else:
         outcome = _run_subprocess(root, body, content_type, timeout)
     if not outcome.get("ok"):
@@ -94,6 +95,16 @@ def verify_artifact(
     return json.loads(outcome["result"])
 
 
+def _run_in_process(root: Path, body: bytes, content_type: str) -> dict:
+    """Imports and runs score.py here, writing no ``__pycache__`` into the artifact."""
+    previous = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        return _runner().run_in_process(str(root), body, content_type)
+    finally:
+        sys.dont_write_bytecode = previous
+
+
 def _run_subprocess(root: Path, body: bytes, content_type: str, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="ocimodel-verify-") as tmp:
         request_path = Path(tmp) / "request.body"
@@ -102,6 +113,7 @@ def _run_subprocess(root: Path, body: bytes, content_type: str, timeout: float) 
         command = [
             sys.executable,
             "-I",
+            "-B",
             str(RUNNER_PATH),
             str(root),
             str(request_path),

@@ -1,12 +1,18 @@
-"""When a failed task attempt is worth retrying: only for transient remote errors."""
+"""When a failed task attempt is worth retrying: only for transient remote errors.
+
+The oci SDK already retries every remote call itself (8 attempts with backoff, about 93 s
+against a service that keeps answering 503), so a task that still fails has outlasted a
+long outage. One more Prefect attempt after ~10 s covers a task whose whole attempt broke
+(a dropped connection mid-stream); more would only multiply the SDK's wait before failing.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 TRANSIENT_HTTP_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-REMOTE_RETRIES = 3
-REMOTE_RETRY_DELAYS = [2, 5, 10]
+REMOTE_RETRIES = 1
+REMOTE_RETRY_DELAYS = [10]
 
 
 def is_transient(exc: BaseException | None) -> bool:

@@ -13,6 +13,14 @@ from ocimodel import prepare as core
 INTROSPECTION_ARTIFACT_KEY = "model-introspection"
 
 
+def describe_check(result: Any) -> str:
+    """One log line for a check: ``key Result: message``, the result said once even when the
+    message already starts with it (``Skipped because ...``)."""
+    if result.message.startswith(result.result):
+        return f"{result.key}: {result.message}"
+    return f"{result.key} {result.result}: {result.message}"
+
+
 @task(name="introspect-artifact", cache_policy=NO_CACHE)
 def introspect_artifact(
     artifact_dir: str,
@@ -37,7 +45,7 @@ def introspect_artifact(
     )
     for result in intro.results:
         if not result.passed:
-            logger.warning("%s %s: %s", result.key, result.result, result.message)
+            logger.warning("%s", describe_check(result))
     logger.info(
         "Introspection %s: %d check(s), %d failed",
         intro.status,

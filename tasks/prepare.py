@@ -152,9 +152,11 @@ def populate_metadata(
     model_file_name: str | None = None,
     model_save_serializer: Any = "cloudpickle",
     runtime_info: Any = None,
+    force_overwrite: bool = False,
 ) -> core.PreparedMetadata:
     """Fills taxonomy, custom and provenance metadata and schemas; keeps them in the artifact
-    (``ocimodel-metadata.json``) for the save stage. Same inputs give the same file."""
+    (``ocimodel-metadata.json``) for the save stage. Same inputs give the same file; a
+    different hyperparameters.json or schema file is replaced only with ``force_overwrite``."""
     logger = get_run_logger()
     if runtime_info is None and os.path.isfile(os.path.join(artifact_dir, core.RUNTIME_YAML)):
         from ocimodel.runtime import read_runtime_yaml
@@ -173,6 +175,7 @@ def populate_metadata(
         runtime_info=runtime_info,
         model_file_name=model_file_name,
         model_save_serializer=model_save_serializer,
+        force_overwrite=force_overwrite,
     )
     path = core.write_metadata(artifact_dir, metadata)
     taxonomy = metadata.taxonomy

@@ -17,6 +17,7 @@ from ocimodel.metadata.errors import (
     ChangesNotCommitted,
     InvalidMetadataType,
     InvalidMetadataValue,
+    MetadataBudgetTooLarge,
     MetadataItemExists,
     MetadataItemNotFound,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "METADATA_KEY_LENGTH_LIMIT",
     "METADATA_SIZE_LIMIT",
     "METADATA_VALUE_LENGTH_LIMIT",
+    "MetadataBudgetTooLarge",
     "MetadataCustomCategory",
     "MetadataCustomKeys",
     "MetadataCustomPrintColumns",

@@ -8,7 +8,12 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from ocimodel.errors import MetadataSizeTooLarge
-from ocimodel.metadata.errors import InvalidMetadataType, InvalidMetadataValue, MetadataItemNotFound
+from ocimodel.metadata.errors import (
+    InvalidMetadataType,
+    InvalidMetadataValue,
+    MetadataBudgetTooLarge,
+    MetadataItemNotFound,
+)
 from ocimodel.metadata.fileio import write_text
 from ocimodel.metadata.limits import (
     CUSTOM_METADATA_LIST,
@@ -200,10 +205,26 @@ class ModelMetadata(ABC):
             by_list.get(CUSTOM_METADATA_LIST), by_list.get(DEFINED_METADATA_LIST)
         )
 
+    def reserved_size(self) -> int:
+        """Bytes of the budget kept free for items this collection fills in later."""
+        return 0
+
+    def budget_reserve(self) -> int:
+        """Bytes kept free by this collection and its linked peer."""
+        by_list = {self.CATALOG_LIST: self, **{p.CATALOG_LIST: p for p in self._peers}}
+        return sum(collection.reserved_size() for collection in by_list.values())
+
+    def budget_size(self) -> int:
+        """:meth:`total_size` plus :meth:`budget_reserve`: what the 32,000-byte limit checks."""
+        return self.total_size() + self.budget_reserve()
+
     def validate_size(self) -> bool:
-        """Raise MetadataSizeTooLarge when this collection and its peer exceed 32,000 bytes."""
-        size = self.total_size()
-        if size > METADATA_SIZE_LIMIT:
+        """Raise MetadataSizeTooLarge when this collection and its peer, with the space kept
+        free for later items (:meth:`budget_reserve`), exceed 32,000 bytes."""
+        size, reserved = self.total_size(), self.budget_reserve()
+        if size + reserved > METADATA_SIZE_LIMIT:
+            if reserved:
+                raise MetadataBudgetTooLarge(size, reserved, METADATA_SIZE_LIMIT)
             raise MetadataSizeTooLarge(size, METADATA_SIZE_LIMIT)
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ocimodel.errors import OcimodelError
+from ocimodel.errors import MetadataSizeTooLarge, OcimodelError
 
 
 class InvalidMetadataValue(ValueError, OcimodelError):
@@ -50,4 +50,18 @@ class ChangesNotCommitted(OcimodelError):
             f"{path} has changes that are not committed to git:\n{shown}{more}\n"
             "Commit them (git add/commit) so the model provenance points at the code that "
             "produced it, or pass ignore=True (ignore_pending_changes=True) to proceed anyway."
+        )
+
+
+class MetadataBudgetTooLarge(MetadataSizeTooLarge):
+    """The metadata plus the space kept free for items filled in later exceed the limit."""
+
+    def __init__(self, size: int, reserved: int, limit: int = 32000):
+        self.reserved = reserved
+        super().__init__(size + reserved, limit)
+        self.args = (
+            f"The model metadata is {size} bytes, and {reserved} more are kept free for the "
+            "ArtifactTestResults that introspection records later; together that is "
+            f"{size + reserved} bytes, over the {limit} the model catalog accepts. Remove "
+            "items or move large values (hyperparameters, schemas) into files of the artifact.",
         )

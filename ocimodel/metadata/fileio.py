@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 from ocimodel.metadata.errors import InvalidMetadataType
+from ocimodel.runtime import write_bytes_atomic
 
 OCI_SCHEME = "oci://"
 
@@ -34,17 +34,8 @@ def write_text(text: str, file_path: str, default_name: str, storage_options: di
         _write_remote(data, target, storage_options)
         return target
     target = os.path.abspath(os.path.expanduser(target))
-    folder = os.path.dirname(target)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    write_bytes_atomic(target, data)
     return target
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -10,9 +11,9 @@ from ocimodel.metadata.base import ModelMetadata
 from ocimodel.metadata.detect import FrameworkInfo, detect_framework
 from ocimodel.metadata.enums import MetadataTaxonomyKeys, MetadataTaxonomyPrintColumns
 from ocimodel.metadata.errors import InvalidMetadataType, InvalidMetadataValue
-from ocimodel.metadata.fileio import write_text
 from ocimodel.metadata.items import ModelTaxonomyMetadataItem, check_taxonomy_value
 from ocimodel.metadata.limits import DEFINED_METADATA_LIST, METADATA_SIZE_LIMIT
+from ocimodel.runtime import write_converging
 
 HYPERPARAMETERS_FILE_NAME = "hyperparameters.json"
 HYPERPARAMETERS_MAX_INLINE_BYTES = 16000
@@ -49,6 +50,13 @@ class ModelTaxonomyMetadata(ModelMetadata):
                 self._items[key]._value = value
             raise
 
+    def reserved_size(self) -> int:
+        """While ArtifactTestResults is unset, the bytes its largest possible value takes, so
+        metadata that passes prepare still fits once introspection records its results."""
+        if self._items[MetadataTaxonomyKeys.ARTIFACT_TEST_RESULT].value is not None:
+            return 0
+        return _worst_case_test_results_size()
+
     def to_dataframe(self):
         """Items as a DataFrame with columns Key, Value."""
         import pandas as pd
@@ -70,18 +78,32 @@ class ModelTaxonomyMetadata(ModelMetadata):
         return metadata
 
 
+@functools.lru_cache(maxsize=1)
+def _worst_case_test_results_size() -> int:
+    """Catalog bytes of the largest ArtifactTestResults item, with its ``", "`` separator."""
+    from ocimodel.introspect import worst_case_test_results
+
+    probe = ModelTaxonomyMetadataItem(MetadataTaxonomyKeys.ARTIFACT_TEST_RESULT)
+    probe._value = worst_case_test_results()
+    return probe.size() + len(", ")
+
+
 def place_hyperparameters(
     taxonomy: ModelTaxonomyMetadata,
     hyperparameters: dict | None,
     artifact_dir: str | os.PathLike | None = None,
     max_inline_bytes: int = HYPERPARAMETERS_MAX_INLINE_BYTES,
+    force_overwrite: bool = False,
 ) -> str | None:
     """Put ``hyperparameters`` into the taxonomy, or into ``hyperparameters.json`` when too big.
 
-    Too big means the item would exceed ``max_inline_bytes`` or push the (linked) metadata past
-    32,000 bytes. The file is written atomically in ``artifact_dir`` and the taxonomy value
-    becomes the pointer ``{"file": "hyperparameters.json"}``. Returns the file path, or None
-    when the values stayed inline. Without ``artifact_dir`` a too-big value raises.
+    Too big means the item would exceed ``max_inline_bytes`` or push the (linked) metadata,
+    with the space kept for ArtifactTestResults, past 32,000 bytes. The file is written
+    atomically in ``artifact_dir`` and the taxonomy value becomes the pointer
+    ``{"file": "hyperparameters.json"}``. Returns the file path, or None when the values
+    stayed inline. Without ``artifact_dir`` a too-big value raises. An existing
+    file with the same bytes is kept; a different one raises ArtifactFileExistsError unless
+    ``force_overwrite``.
     """
     key = MetadataTaxonomyKeys.HYPERPARAMETERS
     check_taxonomy_value(key, hyperparameters)
@@ -89,7 +111,7 @@ def place_hyperparameters(
     previous = item.value
     item._value = hyperparameters
     inline_size = item.size()
-    fits = inline_size <= max_inline_bytes and taxonomy.total_size() <= METADATA_SIZE_LIMIT
+    fits = inline_size <= max_inline_bytes and taxonomy.budget_size() <= METADATA_SIZE_LIMIT
     item._value = previous
     if fits:
         item.value = hyperparameters
@@ -105,11 +127,12 @@ def place_hyperparameters(
             f"artifact_dir {os.fspath(artifact_dir)!r} is not an existing folder; create the "
             "artifact folder (prepare) before placing hyperparameters in it."
         )
-    path = os.path.join(os.fspath(artifact_dir), HYPERPARAMETERS_FILE_NAME)
+    path = os.path.join(os.path.abspath(os.fspath(artifact_dir)), HYPERPARAMETERS_FILE_NAME)
     text = json.dumps(hyperparameters, indent=2, sort_keys=True)
     item.value = {"file": HYPERPARAMETERS_FILE_NAME}
     try:
-        return write_text(text, path, HYPERPARAMETERS_FILE_NAME)
+        write_converging(path, text.encode("utf-8"), force_overwrite)
+        return path
     except BaseException:
         item._value = previous
         raise
@@ -121,6 +144,7 @@ def populate_taxonomy(
     *,
     use_case_type: str | None = None,
     artifact_dir: str | os.PathLike | None = None,
+    force_overwrite: bool = False,
 ) -> FrameworkInfo:
     """Fill UseCaseType (kept when None) and what :func:`detect_framework` finds in ``model``.
 
@@ -141,7 +165,9 @@ def populate_taxonomy(
     snapshot = {key: taxonomy[key].value for key in values}
     taxonomy.update_values(**values)
     try:
-        place_hyperparameters(taxonomy, info.hyperparameters, artifact_dir)
+        place_hyperparameters(
+            taxonomy, info.hyperparameters, artifact_dir, force_overwrite=force_overwrite
+        )
     except BaseException:
         taxonomy.update_values(**snapshot)
         raise

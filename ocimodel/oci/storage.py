@@ -68,7 +68,10 @@ def copy_uri(src: str, dst: str, auth: Mapping[str, Any] | None = None) -> None:
 
 
 def iter_files(uri: str, auth: Mapping[str, Any] | None = None) -> Iterator[tuple[str, str]]:
-    """Yields ``(relative_name, full_uri)`` of every file under a local folder or oci:// prefix."""
+    """Yields ``(relative_name, full_uri)`` of every file under a local folder or oci:// prefix.
+
+    A local folder holding a symbolic link raises UnsafeArchiveError before anything is yielded.
+    """
     if is_oci_uri(uri):
         fs = filesystem(uri, auth)
         root = uri.rstrip("/")
@@ -78,7 +81,13 @@ def iter_files(uri: str, auth: Mapping[str, Any] | None = None) -> Iterator[tupl
             if rel:
                 yield rel, full_uri
         return
+    from ocimodel.archive import refuse_symlink
+
     base = _local_path(uri)
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        for name in [*dirnames, *filenames]:
+            refuse_symlink(os.path.join(dirpath, name))
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()
         for name in sorted(filenames):

@@ -107,3 +107,25 @@ def test_only_transient_errors_are_retried():
         assert is_transient(wrapped)
     assert not is_transient(FileExistsError("exists"))
     assert not is_transient(np.linalg.LinAlgError("singular"))
+
+
+def test_introspection_log_lines_say_the_result_once(tmp_path):
+    from ocimodel.introspect import run_checks
+    from tasks.introspect import describe_check
+
+    (tmp_path / "score.py").write_text("def predict(x):\n    return x\n")
+    results = run_checks(str(tmp_path), check_remote=False)
+    lines = [describe_check(r) for r in results if not r.passed]
+    assert "score_load_model Failed: score.py has no top-level load_model()" in "\n".join(lines)
+    assert "runtime_version: Skipped because runtime.yaml is missing." in lines
+    for line in lines:
+        for status in ("Skipped", "Failed"):
+            assert f"{status}: {status}" not in line and f"{status} {status}" not in line
+
+
+def test_remote_tasks_retry_once_on_top_of_the_sdk_retries():
+    from tasks import prepare as prepare_tasks
+
+    for task_ in (prepare_tasks.generate_runtime_yaml, prepare_tasks.generate_score_py):
+        assert task_.retries == 1
+        assert task_.retry_delay_seconds in (10, [10])

@@ -378,3 +378,27 @@ def test_zip_honours_model_ignore(tmp_path):
     empty = ModelArtifact(str(tmp_path / "empty"))
     with pytest.raises(ArtifactRequiredFilesError, match="score.py, runtime.yaml"):
         empty.zip()
+
+
+@pytest.mark.parametrize("link_kind", ["file", "folder"])
+def test_symlinks_in_folder_sources_are_refused_by_from_uri_and_zip(tmp_path, link_kind):
+    from ocimodel.errors import UnsafeArchiveError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.txt"
+    secret.write_text("not for the artifact")
+    src = _make_source(tmp_path / "src")
+    link = src / ("leak.txt" if link_kind == "file" else "leakdir")
+    os.symlink(secret if link_kind == "file" else outside, link)
+    dst = tmp_path / "dst"
+    with pytest.raises(UnsafeArchiveError) as caught:
+        ModelArtifact.from_uri(str(src), str(dst))
+    message = str(caught.value)
+    assert str(link) in message and "real file" in message
+    assert str(secret if link_kind == "file" else outside) in message
+    assert not dst.exists()
+    assert sorted(os.listdir(tmp_path)) == ["outside", "src"]
+    with pytest.raises(UnsafeArchiveError, match=re.escape(str(link))):
+        ModelArtifact(str(src), model_file_name="model.pkl").zip(str(tmp_path / "out.zip"))
+    assert sorted(os.listdir(tmp_path)) == ["outside", "src"]

@@ -23,7 +23,12 @@ from ocimodel import (
     ModelProperties,
     ModelState,
 )
-from ocimodel.errors import CondaEnvError, SerializeInputNotImplementedError
+from ocimodel.errors import (
+    CondaEnvError,
+    SerializeInputNotImplementedError,
+    SerializeModelNotImplementedError,
+)
+from ocimodel.serde import ModelNotPicklableError
 
 PACK = "oci://my-bucket@my-namespace/conda/my_pack_p311"
 
@@ -258,7 +263,12 @@ def test_unpicklable_model_leaves_no_partial_artifact(offline, tmp_path):
     (existing / "notes.txt").write_text("mine")
     for target in (folder, existing):
         model = GenericModel(Holder(), artifact_dir=str(target))
-        with pytest.raises(TypeError, match="lock"):
+        with pytest.raises(ModelNotPicklableError, match="lock") as caught:
             model.prepare(inference_conda_env=PACK, inference_python_version="3.11")
+        message = str(caught.value)
+        assert isinstance(caught.value, TypeError)
+        assert isinstance(caught.value, SerializeModelNotImplementedError)
+        assert "Holder" in message and "'cloudpickle'" in message
+        assert "joblib" in message and "SERDE" in message
     assert not folder.exists()
     assert sorted(os.listdir(existing)) == ["notes.txt"]

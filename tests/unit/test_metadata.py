@@ -4,6 +4,8 @@ size measurement equal to what the oci SDK sends, serialization and framework de
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -40,6 +42,7 @@ from ocimodel.metadata import (
     populate_taxonomy,
     validate_catalog_metadata_size,
 )
+from ocimodel.runtime import ArtifactFileExistsError
 
 # --- enumerations -----------------------------------------------------------------------------
 
@@ -213,8 +216,10 @@ def test_total_size_is_shared_with_linked_taxonomy():
     md, tax = ModelCustomMetadata(), ModelTaxonomyMetadata()
     md.link(tax)
     tax.update_values(Hyperparameters={"alpha": "a" * 3000}, Algorithm="Ridge")
-    _fill_to(md, METADATA_SIZE_LIMIT, tax)
-    assert catalog_metadata_size(md, tax) == 32000
+    reserve = tax.budget_reserve()
+    assert reserve > 0  # ArtifactTestResults is unset, so its room is kept free
+    _fill_to(md, METADATA_SIZE_LIMIT - reserve, tax)
+    assert catalog_metadata_size(md, tax) + reserve == md.budget_size() == 32000
     with pytest.raises(MetadataSizeTooLarge):
         md.add("x", "y")
     with pytest.raises(MetadataSizeTooLarge):
@@ -613,3 +618,63 @@ def test_to_json_file_to_object_storage(local_oci, monkeypatch):
             assert ModelTaxonomyMetadata.from_dict(json.load(fh)) == tax
     finally:
         oci_auth.reset_auth()
+
+
+def test_hyperparameters_file_converges_and_is_replaced_only_with_force(tmp_path):
+    tax = ModelTaxonomyMetadata()
+    params = BigParams().get_params()
+    target = tmp_path / HYPERPARAMETERS_FILE_NAME
+    target.write_text('{"mine": 1}')
+    with pytest.raises(ArtifactFileExistsError, match=re.escape(str(target))):
+        place_hyperparameters(tax, params, str(tmp_path))
+    assert target.read_text() == '{"mine": 1}'
+    assert tax["Hyperparameters"].value is None
+    assert sorted(os.listdir(tmp_path)) == [HYPERPARAMETERS_FILE_NAME]
+    assert place_hyperparameters(tax, params, str(tmp_path), force_overwrite=True)
+    assert json.loads(target.read_text()) == params
+    assert place_hyperparameters(tax, params, str(tmp_path)) == str(target)  # same bytes: kept
+
+
+def test_prepare_budget_reserves_the_largest_artifact_test_results():
+    """Metadata that passes while ArtifactTestResults is unset still fits after it is set."""
+    from ocimodel.introspect import CASES, CATALOG_MESSAGE_MAX_CHARS, worst_case_test_results
+
+    tax, md = ModelTaxonomyMetadata(), ModelCustomMetadata()
+    md.link(tax)
+    reserve = tax.budget_reserve()
+    worst = worst_case_test_results()
+    assert set(worst) == set(CASES)
+    assert reserve > len(CASES) * CATALOG_MESSAGE_MAX_CHARS
+    _fill_to(md, METADATA_SIZE_LIMIT - reserve, tax)
+    assert md.budget_size() == METADATA_SIZE_LIMIT  # exactly at the limit: accepted
+    with pytest.raises(MetadataSizeTooLarge, match="ArtifactTestResults"):
+        md.add("one_more", "x")
+    tax.update_values(ArtifactTestResults=worst)  # the largest value introspection can give
+    assert catalog_metadata_size(md, tax) <= METADATA_SIZE_LIMIT
+    assert tax.budget_reserve() == 0
+
+
+def test_real_introspection_results_never_exceed_the_reserve(tmp_path):
+    """Every check failing with long, quote- and unicode-laden values stays within budget."""
+    from ocimodel.introspect import ModelIntrospect
+    from ocimodel.metadata import ModelTaxonomyMetadataItem
+
+    args = ", ".join(f"argument_{'é' * 20}_{i}" for i in range(40))
+    (tmp_path / "score.py").write_text(f"def predict(x, {args}):\n    pass\n")
+    weird = '"\\\\é€😀' * 300
+    runtime = {
+        "MODEL_ARTIFACT_VERSION": weird,
+        "MODEL_DEPLOYMENT": {
+            "INFERENCE_CONDA_ENV": {"INFERENCE_PYTHON_VERSION": weird, "INFERENCE_ENV_PATH": weird}
+        },
+    }
+    import yaml
+
+    (tmp_path / "runtime.yaml").write_text(yaml.safe_dump(runtime, allow_unicode=True))
+    intro = ModelIntrospect(str(tmp_path), check_remote=False)
+    intro.run()
+    assert intro.failures >= 5
+    tax = ModelTaxonomyMetadata()
+    reserve = tax.budget_reserve()
+    item = ModelTaxonomyMetadataItem("ArtifactTestResults", intro.to_dict())
+    assert item.size() + len(", ") <= reserve

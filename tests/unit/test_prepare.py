@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import warnings
 
@@ -124,3 +125,128 @@ def test_pending_changes_in_the_artifact_folder_repo_fail_unless_ignored(tmp_pat
             ignore_pending_changes=False,
         )
     assert sorted(os.listdir(folder)) == ["notes.txt"]  # the failed prepare left nothing
+
+
+class _Locked:
+    """A model cloudpickle cannot write (it holds a lock)."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def _wide(columns=300):
+    return pd.DataFrame(
+        np.arange(4 * columns, dtype=float).reshape(4, columns),
+        columns=[f"c{i}" for i in range(columns)],
+    )
+
+
+def test_prepare_keeps_a_different_schema_file_unless_forced(tmp_path):
+    from ocimodel.generic_model import GenericModel
+
+    folder = tmp_path / "art"
+    folder.mkdir()
+    mine = folder / INPUT_SCHEMA_FILE_NAME
+    mine.write_text('{"schema": [], "version": "mine"}')
+    model = GenericModel({"w": 1}, artifact_dir=str(folder))
+    kwargs = dict(X_sample=_wide(), inference_conda_env=MY_PACK, inference_python_version="3.11")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ArtifactFileExistsError, match=re.escape(str(mine))) as caught:
+            model.prepare(**kwargs)
+        assert "force_overwrite=True" in str(caught.value)
+        assert mine.read_text() == '{"schema": [], "version": "mine"}'
+        assert sorted(os.listdir(folder)) == [INPUT_SCHEMA_FILE_NAME]  # nothing half-done
+        model.prepare(force_overwrite=True, **kwargs)
+        written = mine.read_bytes()
+        assert [a["name"] for a in json.loads(written)["schema"]][:2] == ["c0", "c1"]
+        model.prepare(**kwargs)  # same inputs, same bytes: converges without force
+    assert mine.read_bytes() == written
+
+
+def test_failed_forced_prepare_restores_the_files_it_replaced(tmp_path):
+    folder = str(tmp_path)
+    prepare_artifact({"w": 1}, folder, inference_conda_env=MY_PACK, inference_python_version="3.11")
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    with pytest.raises(TypeError, match="lock"):
+        prepare_artifact(
+            _Locked(),
+            folder,
+            inference_conda_env=MY_PACK,
+            inference_python_version="3.10",
+            force_overwrite=True,
+        )
+    after = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    assert after == before  # runtime.yaml (3.10) was written, then put back
+
+
+def test_model_conflict_found_last_restores_the_metadata_file(tmp_path):
+    from ocimodel.prepare import METADATA_FILE
+
+    folder = str(tmp_path)
+    common = dict(inference_conda_env=MY_PACK, inference_python_version="3.11")
+    prepare_artifact({"w": 1}, folder, use_case_type="regression", **common)
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    with pytest.raises(ArtifactFileExistsError, match="model.pkl"):
+        prepare_artifact({"w": 2}, folder, use_case_type="other", **common)
+    assert b"other" not in (tmp_path / METADATA_FILE).read_bytes()
+    after = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    assert after == before
+
+
+def test_missing_training_script_is_a_typed_error_before_anything_is_written(tmp_path):
+    from ocimodel.prepare import PrepareError, TrainingScriptNotFoundError
+
+    folder = tmp_path / "art"
+    missing = tmp_path / "nope" / "train.py"
+    with pytest.raises(TrainingScriptNotFoundError, match=re.escape(repr(str(missing)))) as caught:
+        prepare_artifact(
+            {"w": 1},
+            str(folder),
+            inference_conda_env=MY_PACK,
+            inference_python_version="3.11",
+            training_script_path=str(missing),
+        )
+    assert isinstance(caught.value, PrepareError)
+    assert "leave training_script_path out" in str(caught.value)
+    assert not folder.exists()
+    with pytest.raises(TrainingScriptNotFoundError):
+        populate_metadata(None, str(tmp_path), training_script_path=str(missing))
+    script = tmp_path / "train.py"
+    script.write_text("print('train')\n")
+    md = populate_metadata(None, str(tmp_path), training_script_path=str(script))
+    assert md.provenance.training_script_path == str(script)
+
+
+def test_metadata_at_the_budget_limit_still_fits_after_introspection(tmp_path):
+    """A prepare at exactly 32,000 budget bytes can always record its introspection results."""
+    from ocimodel.metadata import METADATA_SIZE_LIMIT, catalog_metadata_size
+    from ocimodel.prepare import introspect_artifact
+
+    (tmp_path / "score.py").write_text("def predict(x, y):\n    return x\n")  # checks fail
+    prepared = prepare_artifact(
+        {"w": 1},
+        str(tmp_path),
+        inference_conda_env=MY_PACK,
+        inference_python_version="3.11",
+        force_overwrite=False,
+        score_py_uri=str(tmp_path / "score.py"),
+    )
+    md = prepared.metadata
+    custom, taxonomy = md.custom, md.taxonomy
+    n = 0
+    while (room := METADATA_SIZE_LIMIT - custom.budget_size()) > 320:
+        custom.add(f"fill{n:04d}", "v" * min(255, room - 250))
+        n += 1
+    custom.add("last", "v")
+    room = METADATA_SIZE_LIMIT - custom.budget_size()
+    custom.add("last", "v" * (1 + room), replace=True)
+    assert custom.budget_size() == METADATA_SIZE_LIMIT
+    with pytest.raises(ValueError, match="ArtifactTestResults"):
+        custom.add("one_more", "x")
+    intro = introspect_artifact(str(tmp_path), check_remote=False, metadata=md)
+    assert intro.failures >= 2  # long failure messages are recorded
+    assert taxonomy["ArtifactTestResults"].value == intro.to_dict()
+    assert catalog_metadata_size(custom, taxonomy) <= METADATA_SIZE_LIMIT

@@ -444,3 +444,25 @@ def test_onnx_serializer_converts_sklearn_and_rejects_bad_input(tmp_path):
 def test_hashing_writer_is_used_for_files_under_a_path_object(tmp_path):
     path = Path(tmp_path) / "m.pkl"
     assert get_model_save_serializer("cloudpickle").save([1, 2], str(path)) == sha256_file(path)
+
+
+@pytest.mark.parametrize("name", ["cloudpickle", "joblib"])
+def test_unpicklable_model_raises_typed_error_and_leaves_nothing(tmp_path, name):
+    import threading
+
+    from ocimodel.errors import SerializeModelNotImplementedError
+    from ocimodel.serde import ModelNotPicklableError, get_model_save_serializer
+
+    class Locked:
+        def __init__(self):
+            self.lock = threading.Lock()
+
+    target = tmp_path / "model.bin"
+    with pytest.raises(ModelNotPicklableError) as caught:
+        get_model_save_serializer(name).save(Locked(), target)
+    assert isinstance(caught.value, TypeError)
+    assert isinstance(caught.value, SerializeModelNotImplementedError)
+    message = str(caught.value)
+    assert "Locked" in message and repr(name) in message and "lock" in message
+    assert "model_save_serializer" in message
+    assert os.listdir(tmp_path) == []

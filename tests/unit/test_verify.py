@@ -276,3 +276,31 @@ def test_onnx_multi_input_pipeline_takes_dataframes_and_dicts(tmp_path):
     assert verify_artifact(tmp_path, sample.to_dict(orient="list")) == expected
     with pytest.raises(ScoreError, match="takes the inputs"):
         verify_artifact(tmp_path, [[1.0, 2.0]])
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_verify_leaves_the_artifact_listing_unchanged(tmp_path, in_process, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    (tmp_path / "helper_square.py").write_text("def square(x):\n    return x * x\n")
+    custom_score(
+        tmp_path,
+        """
+        import helper_square
+
+        def load_model():
+            return None
+
+        def predict(data, model=load_model()):
+            return {"prediction": helper_square.square(data)}
+        """,
+    )
+    before = _listing(tmp_path)
+    assert verify_artifact(tmp_path, 3, in_process=in_process) == {"prediction": 9}
+    assert _listing(tmp_path) == before
+    assert not any("__pycache__" in name for name in _listing(tmp_path))
+    assert sys.dont_write_bytecode is False
