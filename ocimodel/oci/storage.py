@@ -5,13 +5,17 @@ Everything streams in chunks; nothing reads a whole object into memory.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import socket
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import fsspec
 
+from ocimodel.errors import OcimodelError
 from ocimodel.oci.auth import storage_options
 
 OCI_SCHEME = "oci://"
@@ -23,10 +27,45 @@ def is_oci_uri(s: object) -> bool:
     return isinstance(s, str) and s.startswith(OCI_SCHEME)
 
 
+class EndpointNotResolvableError(OcimodelError):
+    """The Object Storage endpoint's host name does not resolve (no network, or a typo)."""
+
+
+@functools.lru_cache(maxsize=32)
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return True
+
+
+def ensure_endpoint_resolves(endpoint: str) -> None:
+    """Fails at once when the endpoint's host does not resolve.
+
+    The SDK retries name-resolution failures like any connection error, which costs about
+    a minute and a half before the caller hears anything; a missing DNS name never heals
+    within that time.
+    """
+    host = urlsplit(endpoint).hostname or ""
+    if host and not _resolves(host):
+        raise EndpointNotResolvableError(
+            f"The Object Storage endpoint {endpoint} does not resolve (host {host!r}). Check "
+            "the network, or, for the local service, set OCIMODEL_SERVICE_ENDPOINT to the "
+            "endpoint `python -m ocimodel.local` printed (or pass auth with "
+            "client_kwargs={'service_endpoint': ...})"
+        )
+
+
 def filesystem(uri: str, auth: Mapping[str, Any] | None = None) -> fsspec.AbstractFileSystem:
     """The fsspec filesystem serving ``uri``: ocifs for ``oci://``, else the local one."""
     if is_oci_uri(uri):
-        return fsspec.filesystem("oci", skip_instance_cache=True, **storage_options(auth))
+        fs = fsspec.filesystem("oci", skip_instance_cache=True, **storage_options(auth))
+        client = getattr(fs, "oci_client", None)
+        endpoint = getattr(getattr(client, "base_client", None), "endpoint", "")
+        if endpoint:
+            ensure_endpoint_resolves(endpoint)
+        return fs
     return fsspec.filesystem("file")
 
 
