@@ -19,7 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from .faults import ENV_VAR as FAULTS_ENV_VAR
-from .faults import FaultRule, FaultSpecError, rules_from_env
+from .faults import FaultRule, FaultSpecError, faults_of, rules_from_env
 from .server import DEFAULT_REGION, HOST, bind_socket, build_service, uvicorn_config
 
 DEFAULT_DATA_DIR = "./.ocimodel-local"
@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocimodel-local",
         description="A local OCI-compatible service (Object Storage, Data Science, model "
-        f"deployment predict) on {HOST}.",
+        f"deployment predict) on {HOST}. Stop it with Ctrl-C or SIGTERM; state is kept in "
+        "--data-dir, so a restart with the same folder finds every resource again.",
+        epilog="Without --port the service takes a free port, so the endpoint changes on each "
+        "start: pass the same --port to keep OCIMODEL_SERVICE_ENDPOINT valid across restarts.",
     )
     parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     parser.add_argument(
@@ -111,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(f"  endpoint: {state.endpoint}", flush=True)
+    for rule in faults_of(state).rules():
+        shown = ",".join(f"{k}={v}" for k, v in rule.items() if k != "applied")
+        print(f"  fault:    {shown}", flush=True)
+    print("  Ctrl-C or SIGTERM stops it (and every model server it started).", flush=True)
     server = _Server(uvicorn_config(app))
     if args.parent_pid is not None:
         _exit_with_parent(server, args.parent_pid)
