@@ -1,18 +1,31 @@
 """The prepare flow: a trained model in, an OCI Data Science artifact folder out.
 
-runtime.yaml first (a bad conda environment fails before anything heavy), then the model
-file, score.py, metadata and introspection. Every task converges on re-runs, so the flow can be
-retried or re-run on the same folder.
+Inputs that cost nothing to check (use_case_type, training_script_path) are checked first;
+then runtime.yaml (a bad conda environment fails before anything heavy), score.py, metadata
+and, last, the model file, written to a temporary name and renamed into place. If any of
+these tasks fails, the flow undoes what they wrote (``ocimodel.prepare.artifact_rollback``):
+added files are removed, replaced small files get their old bytes back, and an existing
+model file is never touched. Introspection and verification run on the complete artifact and
+leave it in place when they fail, so it can be inspected. Every task converges on re-runs, so
+the flow can be retried or re-run on the same folder. The run's stored parameters hold
+summaries of the model and the data samples, not the data (``flows._params``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
+from flows._params import summarized_flow
 from ocimodel.errors import IntrospectionNotPassed
-from ocimodel.prepare import DEFAULT_BUCKET, DEFAULT_NAMESPACE
+from ocimodel.prepare import (
+    DEFAULT_BUCKET,
+    DEFAULT_NAMESPACE,
+    artifact_rollback,
+    check_prepare_inputs,
+    model_file_name_for,
+)
 from tasks.introspect import introspect_artifact
 from tasks.prepare import (
     generate_runtime_yaml,
@@ -22,8 +35,11 @@ from tasks.prepare import (
 )
 from tasks.verify import verify_artifact
 
+DATA_PARAMS = ("model", "X_sample", "y_sample", "verify_data")
+"""Parameters stored in the flow run as a summary (type and shape), never as their value."""
 
-@flow(name="prepare-model")
+
+@summarized_flow(name="prepare-model", data_params=DATA_PARAMS)
 def prepare_model(
     model: Any,
     artifact_dir: str,
@@ -57,52 +73,56 @@ def prepare_model(
     fails, unless ``ignore_introspection``. With ``verify_data``, score.py is also run on it
     in a fresh process (the verify task) before the folder is returned.
     """
-    from ocimodel.prepare import ensure_artifact_dir
-
     logger = get_run_logger()
-    folder = ensure_artifact_dir(artifact_dir)
-    logger.info("Preparing %s in %s", type(model).__name__, folder)
-    runtime_info = generate_runtime_yaml(
-        folder,
-        inference_conda_env=inference_conda_env,
-        inference_python_version=inference_python_version,
-        training_conda_env=training_conda_env,
-        training_python_version=training_python_version,
-        namespace=namespace,
-        bucketname=bucketname,
-        ignore_conda_error=ignore_conda_error,
-        force_overwrite=force_overwrite,
-    )
-    serialized = serialize_model(
-        model,
-        folder,
-        model_file_name=model_file_name,
-        model_save_serializer=model_save_serializer,
-        force_overwrite=force_overwrite,
-    )
-    generate_score_py(
-        folder,
-        model_file_name=serialized.file_name,
-        model_save_serializer=model_save_serializer,
-        model_input_serializer=model_input_serializer,
-        score_py_uri=score_py_uri,
-        force_overwrite=force_overwrite,
-    )
-    populate_metadata(
-        model,
-        folder,
-        use_case_type=use_case_type,
-        X_sample=X_sample,
-        y_sample=y_sample,
-        training_script_path=training_script_path,
-        training_id=training_id,
-        ignore_pending_changes=ignore_pending_changes,
-        max_col_num=max_col_num,
-        model_file_name=serialized.file_name,
-        model_save_serializer=model_save_serializer,
-        runtime_info=runtime_info,
-        force_overwrite=force_overwrite,
-    )
+    check_prepare_inputs(use_case_type=use_case_type, training_script_path=training_script_path)
+    file_name = model_file_name_for(model_save_serializer, model_file_name)
+    with artifact_rollback(artifact_dir) as snapshot:
+        folder = snapshot.folder
+        logger.info("Preparing %s in %s", type(model).__name__, folder)
+        runtime_info = generate_runtime_yaml(
+            folder,
+            inference_conda_env=inference_conda_env,
+            inference_python_version=inference_python_version,
+            training_conda_env=training_conda_env,
+            training_python_version=training_python_version,
+            namespace=namespace,
+            bucketname=bucketname,
+            ignore_conda_error=ignore_conda_error,
+            force_overwrite=force_overwrite,
+        )
+        generate_score_py(
+            folder,
+            model_file_name=file_name,
+            model_save_serializer=model_save_serializer,
+            model_input_serializer=model_input_serializer,
+            score_py_uri=score_py_uri,
+            force_overwrite=force_overwrite,
+        )
+        populate_metadata(
+            model,
+            folder,
+            use_case_type=use_case_type,
+            X_sample=X_sample,
+            y_sample=y_sample,
+            training_script_path=training_script_path,
+            training_id=training_id,
+            ignore_pending_changes=ignore_pending_changes,
+            max_col_num=max_col_num,
+            model_file_name=file_name,
+            model_save_serializer=model_save_serializer,
+            runtime_info=runtime_info,
+            force_overwrite=force_overwrite,
+        )
+        serialize_model(
+            model,
+            folder,
+            model_file_name=file_name,
+            model_save_serializer=model_save_serializer,
+            force_overwrite=force_overwrite,
+        )
+    removed = snapshot.settle_model_file(file_name, force_overwrite=force_overwrite)
+    if removed:
+        logger.warning("Removed %s, the previous prepare's model file", removed)
     report = introspect_artifact(folder, check_remote=check_remote)
     if report["failures"] and not ignore_introspection:
         failed = [key for key, r in report["results"].items() if r["success"] is False]

@@ -7,6 +7,7 @@ this class only keeps state between calls (artifact folder, serializers, metadat
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -497,20 +498,46 @@ class GenericModel(MetadataMixin, Introspectable):
         ignore_conda_error: bool | None = False,
         **kwargs: Any,
     ) -> GenericModel:
-        """Loads a model from an artifact folder or a zip/tar archive (local or oci://)."""
+        """Loads a model from an artifact folder or a zip/tar archive (local or oci://).
+
+        Without ``artifact_dir`` an archive goes to a new temporary folder, removed again if
+        loading fails.
+        """
         from ocimodel.artifact import ModelArtifact
 
         target = artifact_dir or (uri if os.path.isdir(os.path.expanduser(uri)) else None)
-        target = target or tempfile.mkdtemp(prefix="ocimodel-artifact-")
-        artifact = ModelArtifact.from_uri(
-            uri,
-            target,
-            model_file_name=model_file_name,
-            force_overwrite=force_overwrite,
-            auth=auth,
-            ignore_conda_error=ignore_conda_error,
-            reload=kwargs.pop("reload", True),
-        )
+        temporary = None if target else tempfile.mkdtemp(prefix="ocimodel-artifact-")
+        try:
+            return cls._from_loaded_artifact(
+                ModelArtifact.from_uri(
+                    uri,
+                    target or temporary,
+                    model_file_name=model_file_name,
+                    force_overwrite=force_overwrite,
+                    auth=auth,
+                    ignore_conda_error=ignore_conda_error,
+                    reload=kwargs.pop("reload", True),
+                ),
+                properties=properties,
+                auth=auth,
+                ignore_conda_error=ignore_conda_error,
+                **kwargs,
+            )
+        except BaseException:
+            if temporary is not None:
+                shutil.rmtree(temporary, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _from_loaded_artifact(
+        cls,
+        artifact: Any,
+        properties: ModelProperties | Mapping[str, Any] | None,
+        auth: dict | None,
+        ignore_conda_error: bool | None,
+        **kwargs: Any,
+    ) -> GenericModel:
+        """A model whose state (runtime info, metadata, properties) comes from ``artifact``."""
         model = cls(
             estimator=artifact.model,
             artifact_dir=artifact.artifact_dir,

@@ -11,8 +11,10 @@ leaves half a file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,8 @@ METADATA_FILE_VERSION = 1
 DEFAULT_NAMESPACE = "id19sfcrra6z"
 DEFAULT_BUCKET = "service-conda-packs"
 CLIENT_LIBRARY = "ocimodel"
+
+_log = logging.getLogger(__name__)
 
 
 class PrepareError(ValueError, OcimodelError):
@@ -428,15 +432,15 @@ def populate_schema(
 ) -> tuple[Schema | None, Schema | None]:
     """Input/output schemas from data samples.
 
-    A schema too big for the catalog (over 32,000 bytes of JSON) is written to
-    input_schema.json / output_schema.json in ``artifact_dir`` with a SchemaSizeWarning, and
-    :meth:`PreparedMetadata.catalog_schemas` leaves it out of the catalog metadata. A different
-    existing file is replaced only with ``force_overwrite``.
+    A sample with more than ``max_col_num`` columns gets no schema (None) and a
+    SchemaTooWideWarning. A schema too big for the catalog (over 32,000 bytes of JSON) is
+    written to input_schema.json / output_schema.json in ``artifact_dir`` with a
+    SchemaSizeWarning, and :meth:`PreparedMetadata.catalog_schemas` leaves it out of the
+    catalog metadata. A different existing file is replaced only with ``force_overwrite``.
     """
     from ocimodel.schema import (
         INPUT_SCHEMA_FILE_NAME,
         OUTPUT_SCHEMA_FILE_NAME,
-        Schema,
         schema_for_catalog,
     )
 
@@ -445,7 +449,7 @@ def populate_schema(
         (X_sample, INPUT_SCHEMA_FILE_NAME),
         (y_sample, OUTPUT_SCHEMA_FILE_NAME),
     ):
-        schema = None if sample is None else Schema.from_sample(sample, max_col_num=max_col_num)
+        schema = None if sample is None else _schema_or_none(sample, max_col_num, file_name)
         if schema is not None and artifact_dir:
             schema_for_catalog(
                 schema,
@@ -455,6 +459,21 @@ def populate_schema(
             )
         schemas.append(schema)
     return schemas[0], schemas[1]
+
+
+def _schema_or_none(sample: Any, max_col_num: int, file_name: str) -> Schema | None:
+    """The sample's schema, or None with a SchemaTooWideWarning when it has more than
+    ``max_col_num`` columns (the reference skips the schema then)."""
+    from ocimodel.schema import DataSchemaTooLarge, Schema, SchemaTooWideWarning
+
+    try:
+        return Schema.from_sample(sample, max_col_num=max_col_num)
+    except DataSchemaTooLarge as too_wide:
+        warnings.warn(
+            SchemaTooWideWarning(too_wide.columns, too_wide.max_col_num, file_name),
+            stacklevel=3,
+        )
+        return None
 
 
 def populate_metadata(
@@ -628,6 +647,8 @@ class PreparedArtifact:
     runtime_info: RuntimeInfo
     metadata: PreparedMetadata
     introspection: ModelIntrospect | None = None
+    removed_model_file: str | None = None
+    """The previous prepare's model file that ``force_overwrite`` removed, if any."""
 
 
 def prepare_artifact(
@@ -665,19 +686,17 @@ def prepare_artifact(
 
     runtime.yaml goes first so a bad conda environment fails before the model is written.
     The model is not hashed here: its sha256 manifest is written when the artifact is zipped.
-    If a step fails, files this call created are removed again and the small files it may
-    replace (runtime.yaml, score.py, schemas, hyperparameters, metadata) get their bytes back
-    from a snapshot taken first. The model file is never copied for that: it is written to a
-    temporary name and renamed into place as the very last step, so a failure anywhere leaves
-    an existing model file as it was.
+    If a step fails, :func:`artifact_rollback` removes the files this call created and gives
+    the small files it may replace (runtime.yaml, score.py, schemas, hyperparameters, metadata)
+    their bytes back. The model file is never copied for that: it is written to a temporary
+    name and renamed into place as the very last step, so a failure anywhere leaves an
+    existing model file as it was. With ``force_overwrite``, a model file of another name that
+    the previous prepare recorded is removed (``removed_model_file``).
     """
-    check_training_script(training_script_path)
-    existed = os.path.isdir(os.path.expanduser(os.fspath(artifact_dir or "")))
-    folder = ensure_artifact_dir(artifact_dir)
-    before = set(os.listdir(folder))
-    snapshot = _snapshot_replaceable(folder)
+    check_prepare_inputs(use_case_type=use_case_type, training_script_path=training_script_path)
     pending: PendingSerialization | None = None
-    try:
+    with artifact_rollback(artifact_dir) as snapshot:
+        folder = snapshot.folder
         runtime_info = generate_runtime_yaml(
             folder,
             inference_conda_env=inference_conda_env,
@@ -733,13 +752,8 @@ def prepare_artifact(
         )
         write_metadata(folder, md)
         serialized = pending.finish() if pending is not None else None
-    except BaseException:
-        if pending is not None:
-            pending.abort()
-        _restore_snapshot(folder, snapshot)
-        _remove_new_entries(folder, before, remove_folder=not existed)
-        raise
-    return PreparedArtifact(folder, serialized, model_file_name, runtime_info, md, intro)
+    removed = snapshot.settle_model_file(model_file_name, force_overwrite=force_overwrite)
+    return PreparedArtifact(folder, serialized, model_file_name, runtime_info, md, intro, removed)
 
 
 def _replaceable_names() -> tuple[str, ...]:
@@ -760,7 +774,107 @@ def _replaceable_names() -> tuple[str, ...]:
     )
 
 
-def _snapshot_replaceable(folder: str) -> dict[str, bytes]:
+class ArtifactSnapshot:
+    """What an artifact folder held before a prepare, to undo a failed one.
+
+    Records the folder listing, the bytes of the small files a prepare may replace (never the
+    model file, which can be large) and the model file name the last prepare recorded in
+    ``ocimodel-metadata.json``. Used as a context manager, an exception inside the block puts
+    the small files back, removes every entry the block added (and the folder if the block
+    created it) and propagates. Both ``prepare_artifact`` and the prepare flow use it.
+    """
+
+    def __init__(self, artifact_dir: str | os.PathLike):
+        path = os.path.abspath(os.path.expanduser(os.fspath(artifact_dir or "")))
+        self.created = not os.path.isdir(path)
+        self.folder = ensure_artifact_dir(artifact_dir)
+        self.listing = set(os.listdir(self.folder))
+        self.files = _read_replaceable(self.folder)
+        self.recorded_model_file = _recorded_model_file(self.files.get(METADATA_FILE))
+
+    def __enter__(self) -> ArtifactSnapshot:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is not None:
+            self.restore()
+        return False
+
+    def restore(self) -> None:
+        """Puts the recorded bytes back and removes what was added since the snapshot."""
+        from ocimodel.runtime import write_bytes_atomic
+
+        if not os.path.isdir(self.folder):
+            return
+        for name, data in self.files.items():
+            path = os.path.join(self.folder, name)
+            if not _holds(path, data):
+                write_bytes_atomic(path, data)
+        _remove_new_entries(self.folder, self.listing, remove_folder=self.created)
+
+    def settle_model_file(self, model_file_name: str | None, force_overwrite: bool) -> str | None:
+        """After a successful prepare, removes the model file the previous prepare recorded
+        when it differs from ``model_file_name`` (only with ``force_overwrite``, otherwise it
+        warns that the old file stays); returns the removed file's path, if any."""
+        old = self.recorded_model_file
+        if not old or not model_file_name or old == model_file_name:
+            return None
+        path = os.path.join(self.folder, old)
+        if not os.path.isfile(path) or old in _replaceable_names():
+            return None
+        if not force_overwrite:
+            _log.warning(
+                "The artifact still holds %s from the previous prepare; it would be uploaded "
+                "with %s. Pass force_overwrite=True to remove it, or delete it yourself.",
+                old,
+                model_file_name,
+            )
+            return None
+        from ocimodel.manifest import discard_stale_manifest
+
+        os.unlink(path)
+        discard_stale_manifest(self.folder, [old])
+        _log.warning(
+            "Removed %s, the previous prepare's model file (now %s).", old, model_file_name
+        )
+        return path
+
+
+def artifact_rollback(artifact_dir: str | os.PathLike) -> ArtifactSnapshot:
+    """A context manager that undoes a failed prepare in ``artifact_dir`` (see ArtifactSnapshot)."""
+    return ArtifactSnapshot(artifact_dir)
+
+
+def check_prepare_inputs(
+    *, use_case_type: str | None = None, training_script_path: str | os.PathLike | None = None
+) -> None:
+    """Validates the cheap prepare inputs, so a typo fails before anything is written."""
+    from ocimodel.metadata import MetadataTaxonomyKeys
+    from ocimodel.metadata.items import check_taxonomy_value
+
+    check_taxonomy_value(MetadataTaxonomyKeys.USE_CASE_TYPE, use_case_type)
+    check_training_script(training_script_path)
+
+
+def _recorded_model_file(metadata_bytes: bytes | None) -> str | None:
+    """The ModelFileName custom item of an ``ocimodel-metadata.json`` content, if any."""
+    from ocimodel.metadata import MetadataCustomKeys
+
+    if not metadata_bytes:
+        return None
+    try:
+        items = json.loads(metadata_bytes.decode("utf-8"))["metadata_custom"]["metadata"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("key") == MetadataCustomKeys.MODEL_FILE_NAME:
+            value = item.get("value")
+            if isinstance(value, str) and value and os.path.basename(value) == value:
+                return value
+    return None
+
+
+def _read_replaceable(folder: str) -> dict[str, bytes]:
     """Bytes of the replaceable files that exist in ``folder`` now, for a rollback."""
     snapshot = {}
     for name in _replaceable_names():
@@ -771,17 +885,12 @@ def _snapshot_replaceable(folder: str) -> dict[str, bytes]:
     return snapshot
 
 
-def _restore_snapshot(folder: str, snapshot: Mapping[str, bytes]) -> None:
-    """Puts back the snapshot's bytes of every file a failed prepare changed or removed."""
-    from ocimodel.runtime import write_bytes_atomic
-
-    for name, data in snapshot.items():
-        path = os.path.join(folder, name)
-        if os.path.isfile(path) and os.path.getsize(path) == len(data):
-            with open(path, "rb") as fh:
-                if fh.read() == data:
-                    continue
-        write_bytes_atomic(path, data)
+def _holds(path: str, data: bytes) -> bool:
+    """True when ``path`` is a file holding exactly ``data``."""
+    if not os.path.isfile(path) or os.path.getsize(path) != len(data):
+        return False
+    with open(path, "rb") as fh:
+        return fh.read() == data
 
 
 def _remove_new_entries(folder: str, before: set[str], remove_folder: bool) -> None:

@@ -62,13 +62,27 @@ class SchemaSampleError(ValueError, OcimodelError):
 
 
 class DataSchemaTooLarge(SchemaSampleError):
-    """The sample has more columns than ``max_col_num``."""
+    """The sample has more columns than ``max_col_num`` (raised by ``Schema.from_sample``;
+    prepare turns it into a SchemaTooWideWarning and goes on without the schema)."""
 
     def __init__(self, columns: int, max_col_num: int):
         self.columns, self.max_col_num = columns, max_col_num
         super().__init__(
             f"The sample has {columns} columns, more than max_col_num={max_col_num}; no schema "
             f"is generated. Raise max_col_num (to at least {columns}) or pass fewer columns."
+        )
+
+
+class SchemaTooWideWarning(UserWarning):
+    """prepare got a sample with more columns than ``max_col_num`` and made no schema for it."""
+
+    def __init__(self, columns: int, max_col_num: int, file_name: str = INPUT_SCHEMA_FILE_NAME):
+        self.columns, self.max_col_num = columns, max_col_num
+        which = "output" if file_name == OUTPUT_SCHEMA_FILE_NAME else "input"
+        super().__init__(
+            f"The {which} sample has {columns} columns, more than max_col_num={max_col_num}; "
+            f"the model is prepared without an {which} schema. To get one, pass "
+            f"max_col_num={columns} (or more) or a sample with fewer columns."
         )
 
 

@@ -12,6 +12,7 @@ cost as much as saving it, and re-running a step is cheap and safe.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -156,27 +157,41 @@ def populate_metadata(
 ) -> core.PreparedMetadata:
     """Fills taxonomy, custom and provenance metadata and schemas; keeps them in the artifact
     (``ocimodel-metadata.json``) for the save stage. Same inputs give the same file; a
-    different hyperparameters.json or schema file is replaced only with ``force_overwrite``."""
+    different hyperparameters.json or schema file is replaced only with ``force_overwrite``.
+    A sample wider than ``max_col_num`` gets no schema; the warning is also logged to the run."""
     logger = get_run_logger()
     if runtime_info is None and os.path.isfile(os.path.join(artifact_dir, core.RUNTIME_YAML)):
         from ocimodel.runtime import read_runtime_yaml
 
         runtime_info = read_runtime_yaml(artifact_dir)
-    metadata = core.populate_metadata(
-        model,
-        artifact_dir,
-        use_case_type=use_case_type,
-        X_sample=X_sample,
-        y_sample=y_sample,
-        training_script_path=training_script_path,
-        training_id=training_id,
-        ignore_pending_changes=ignore_pending_changes,
-        max_col_num=max_col_num,
-        runtime_info=runtime_info,
-        model_file_name=model_file_name,
-        model_save_serializer=model_save_serializer,
-        force_overwrite=force_overwrite,
-    )
+    from ocimodel.schema import SchemaTooWideWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SchemaTooWideWarning)
+        metadata = core.populate_metadata(
+            model,
+            artifact_dir,
+            use_case_type=use_case_type,
+            X_sample=X_sample,
+            y_sample=y_sample,
+            training_script_path=training_script_path,
+            training_id=training_id,
+            ignore_pending_changes=ignore_pending_changes,
+            max_col_num=max_col_num,
+            runtime_info=runtime_info,
+            model_file_name=model_file_name,
+            model_save_serializer=model_save_serializer,
+            force_overwrite=force_overwrite,
+        )
+    for caught_warning in caught:
+        if issubclass(caught_warning.category, SchemaTooWideWarning):
+            logger.warning("%s", caught_warning.message)
+        warnings.warn_explicit(
+            caught_warning.message,
+            caught_warning.category,
+            caught_warning.filename,
+            caught_warning.lineno,
+        )
     path = core.write_metadata(artifact_dir, metadata)
     taxonomy = metadata.taxonomy
     logger.info(

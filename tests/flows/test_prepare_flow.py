@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from flows.prepare_model import prepare_model
-from ocimodel.errors import IntrospectionNotPassed
+from ocimodel.errors import IntrospectionNotPassed, OcimodelError
 from ocimodel.prepare import read_metadata
 from tasks._retry import is_transient
 from tasks.introspect import INTROSPECTION_ARTIFACT_KEY
@@ -129,3 +129,60 @@ def test_remote_tasks_retry_once_on_top_of_the_sdk_retries():
     for task_ in (prepare_tasks.generate_runtime_yaml, prepare_tasks.generate_score_py):
         assert task_.retries == 1
         assert task_.retry_delay_seconds in (10, [10])
+
+
+class _Unpicklable:
+    """A model holding a lock: no serializer can save it."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+
+    def predict(self, data):
+        return data
+
+
+def test_failed_flow_rolls_back_and_stores_no_sample_data(iris, local_env, tmp_path):
+    import asyncio
+
+    import pandas as pd
+    from prefect.client.orchestration import get_client
+
+    from ocimodel.prepare import prepare_artifact
+
+    folder = tmp_path / "art"
+    prepare_artifact(iris[0], str(folder), inference_conda_env=SLUG, training_python_version="3.10")
+    before = snapshot(str(folder))
+    ssns = pd.DataFrame({"ssn": [f"078-05-{i:04d}" for i in range(150)], "age": range(150)})
+    state = prepare_model(
+        _Unpicklable(),
+        str(folder),
+        inference_conda_env=SLUG,
+        model_file_name="other.pkl",  # runtime.yaml, score.py and metadata change, then
+        use_case_type="regression",
+        X_sample=ssns,
+        y_sample=ssns["age"],
+        verify_data=ssns.values,
+        force_overwrite=True,
+        return_state=True,
+    )  # the model fails to serialize
+    assert state.is_failed()
+    assert snapshot(str(folder)) == before  # nothing added, every replaced file put back
+
+    async def stored_parameters():
+        async with get_client() as client:
+            return (await client.read_flow_run(state.state_details.flow_run_id)).parameters
+
+    stored = asyncio.run(stored_parameters())
+    assert stored["X_sample"] == "<DataFrame 150x2>"
+    assert stored["y_sample"] == "<Series 150 int64>"
+    assert stored["verify_data"] == "<ndarray (150, 2) object>"
+    assert stored["model"] == "<_Unpicklable>"
+    assert stored["artifact_dir"] == str(folder) and stored["use_case_type"] == "regression"
+    assert "078-05" not in str(stored)
+
+    new_folder = tmp_path / "new"
+    with pytest.raises(OcimodelError, match="'regresion'.*regression"):
+        prepare_model(iris[0], str(new_folder), inference_conda_env=SLUG, use_case_type="regresion")
+    assert not new_folder.exists()

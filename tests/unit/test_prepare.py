@@ -250,3 +250,31 @@ def test_metadata_at_the_budget_limit_still_fits_after_introspection(tmp_path):
     assert intro.failures >= 2  # long failure messages are recorded
     assert taxonomy["ArtifactTestResults"].value == intro.to_dict()
     assert catalog_metadata_size(custom, taxonomy) <= METADATA_SIZE_LIMIT
+
+
+def test_artifact_rollback_restores_small_files_and_removes_what_was_added(tmp_path):
+    from ocimodel.prepare import artifact_rollback
+
+    folder = tmp_path / "art"
+    folder.mkdir()
+    (folder / "score.py").write_bytes(b"old score")
+    (folder / "model.pkl").write_bytes(b"old model")
+    with pytest.raises(RuntimeError, match="boom"):
+        with artifact_rollback(str(folder)) as snapshot:
+            assert "model.pkl" not in snapshot.files  # the model is never copied
+            (folder / "score.py").write_bytes(b"new score")
+            (folder / "runtime.yaml").write_bytes(b"new")
+            (folder / "sub").mkdir()
+            (folder / "sub" / "x").write_bytes(b"x")
+            raise RuntimeError("boom")
+    assert sorted(os.listdir(folder)) == ["model.pkl", "score.py"]
+    assert (folder / "score.py").read_bytes() == b"old score"
+    fresh = tmp_path / "fresh" / "art"
+    with pytest.raises(RuntimeError):
+        with artifact_rollback(str(fresh)):
+            (fresh / "runtime.yaml").write_bytes(b"new")
+            raise RuntimeError("boom")
+    assert not fresh.exists()
+    with artifact_rollback(str(fresh)):
+        (fresh / "runtime.yaml").write_bytes(b"kept")
+    assert (fresh / "runtime.yaml").read_bytes() == b"kept"  # success keeps everything

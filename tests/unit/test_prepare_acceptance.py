@@ -5,6 +5,7 @@ verbatim, the public API and signatures, conda index overrides, bad inputs enter
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import logging
 import os
@@ -281,18 +282,29 @@ def test_bad_use_case_type_fails_prepare_naming_valid_values(iris, offline, tmp_
     assert _is_empty(folder)
 
 
-def test_max_col_num_fails_prepare_before_anything_is_written(iris, offline, tmp_path):
-    estimator, X, _ = iris
+def test_max_col_num_skips_the_schema_with_a_warning_and_prepares(iris, offline, tmp_path):
+    from ocimodel.prepare import read_metadata
+    from ocimodel.schema import SchemaTooWideWarning
+
+    estimator, X, y = iris
     folder = tmp_path / "art"
-    with pytest.raises(OcimodelError, match="max_col_num=3") as info:
-        GenericModel(estimator, artifact_dir=str(folder)).prepare(
-            X_sample=X.head(10), max_col_num=3, **OK_ENV
+    with pytest.warns(SchemaTooWideWarning) as caught:
+        model = GenericModel(estimator, artifact_dir=str(folder)).prepare(
+            X_sample=X.head(10), y_sample=y.head(10), max_col_num=3, **OK_ENV
         )
-    assert "4" in str(info.value)
-    assert _is_empty(folder)
-    GenericModel(estimator, artifact_dir=str(folder)).prepare(
-        X_sample=X.head(10), max_col_num=4, **OK_ENV
+    (warning,) = [w.message for w in caught if isinstance(w.message, SchemaTooWideWarning)]
+    assert "input sample has 4 columns, more than max_col_num=3" in str(warning)
+    assert "max_col_num=4" in str(warning)  # how to get a schema
+    assert model.schema_input is None and len(model.schema_output) == 1
+    stored = read_metadata(str(folder))
+    assert stored.schema_input is None and stored.schema_output is not None
+    assert {"model.pkl", "score.py", "runtime.yaml", "ocimodel-metadata.json"} <= set(
+        os.listdir(folder)
     )
+    again = GenericModel(estimator, artifact_dir=str(folder)).prepare(
+        X_sample=X.head(10), max_col_num=4, force_overwrite=True, **OK_ENV
+    )
+    assert again.schema_input.keys == list(X.columns)
 
 
 def test_bad_sample_type_fails_prepare_naming_accepted_types(iris, offline, tmp_path):
@@ -492,3 +504,47 @@ def test_verify_accepts_plain_json_as_the_model_server_sends_it(iris, offline, t
     assert model.verify(rows.values.tolist(), auto_serialize_data=False)["prediction"] == expected
     assert model.verify(rows, auto_serialize_data=True)["prediction"] == expected
     assert model.verify(np.asarray(rows.values))["prediction"] == expected
+
+
+# --- a forced prepare under another model file name; a failed archive load --------------------
+
+
+def test_forced_prepare_under_a_new_model_file_name_removes_the_recorded_old_one(
+    iris, offline, tmp_path, caplog
+):
+    from ocimodel.prepare import read_metadata
+
+    estimator, _, _ = iris
+    folder = tmp_path / "art"
+    GenericModel(estimator, artifact_dir=str(folder)).prepare(**OK_ENV)
+    (folder / "notes.pkl").write_bytes(b"the user's, not recorded by prepare")
+    with caplog.at_level(logging.WARNING, logger="ocimodel.prepare"):
+        GenericModel(estimator, artifact_dir=str(folder)).prepare(
+            model_file_name="other.pkl", force_overwrite=True, **OK_ENV
+        )
+    files = set(os.listdir(folder))
+    assert "other.pkl" in files and "model.pkl" not in files
+    assert "notes.pkl" in files  # never guessed from the extension
+    assert "Removed model.pkl" in caplog.text and "other.pkl" in caplog.text
+    custom = read_metadata(str(folder)).custom
+    assert custom["ModelFileName"].value == "other.pkl"
+
+
+def test_unsafe_archive_without_artifact_dir_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from ocimodel.errors import UnsafeArchiveError
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        for name, data in (("score.py", b"s"), ("../evil.txt", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(UnsafeArchiveError):
+        GenericModel.from_model_artifact(str(evil))
+    assert os.listdir(scratch) == []
+    assert not (tmp_path / "evil.txt").exists()
