@@ -14,14 +14,13 @@ import re
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ocimodel.errors import OcimodelError, UnsafeArchiveError
 from ocimodel.manifest import MANIFEST_NAME, ManifestError, manifest_document, manifest_text
-from ocimodel.runtime import ArtifactFileExistsError
+from ocimodel.runtime import ArtifactFileExistsError, create_temp_dir, create_temp_file
 
 MODEL_IGNORE = ".model-ignore"
 ZIP_SUFFIXES = (".zip",)
@@ -198,7 +197,7 @@ def make_zip(
     included = list(iter_included(src_dir, ignore_file))
     folder = os.path.dirname(dest_zip)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".zip")
+    fd, tmp = create_temp_file(folder, suffix=".zip")
     os.close(fd)
     skip = {os.path.realpath(dest_zip), os.path.realpath(tmp)}
     digests: dict[str, tuple[str, int]] = {}
@@ -352,7 +351,7 @@ def safe_extract(archive: str, target_dir: str) -> list[str]:
         raise ArtifactFileExistsError(target_dir)
     parent = os.path.dirname(os.path.abspath(target_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=".extract-")
+    staging = create_temp_dir(parent, prefix=".extract-")
     try:
         try:
             names = (_extract_zip if kind == "zip" else _extract_tar)(archive, staging)

@@ -114,10 +114,37 @@ def to_onnx(
     except OnnxConversionError:
         raise
     except Exception as exc:
+        detail = str(exc).strip().rstrip(".") or type(exc).__name__
         raise OnnxConversionError(
-            f"skl2onnx could not convert {type(model).__name__}: {exc}. Check initial_types "
-            "(one entry per model input) or use as_onnx=False."
+            f"skl2onnx could not convert {type(model).__name__}: {detail}. "
+            f"{_extension_dtype_hint(X_sample, detail)}Check initial_types (one entry per model "
+            "input) or use as_onnx=False."
         ) from exc
+
+
+def _extension_dtype_hint(X_sample: Any, detail: str) -> str:
+    """A sentence naming X_sample's nullable/extension dtypes, which skl2onnx cannot type."""
+    import numpy as np
+
+    if hasattr(X_sample, "columns") and hasattr(X_sample, "dtypes"):
+        dtypes = list(X_sample.dtypes.items())
+    elif hasattr(X_sample, "index") and hasattr(X_sample, "dtype"):
+        dtypes = [(X_sample.name, X_sample.dtype)]
+    else:
+        dtypes = []
+    extension = {str(name): str(dtype) for name, dtype in dtypes if not isinstance(dtype, np.dtype)}
+    if extension:
+        return (
+            f"X_sample has nullable/extension dtypes skl2onnx cannot read ({extension}): cast "
+            "them to numpy dtypes first, e.g. X_sample.astype('float64'), or pass initial_types. "
+        )
+    if "Unsupported type" in detail:
+        return (
+            "Nullable/extension dtypes (Int64, boolean, string, category) are not supported: "
+            "cast the sample to numpy dtypes first, e.g. X.astype('float64'), or pass "
+            "initial_types. "
+        )
+    return ""
 
 
 def _sample_for_onnx(X_sample: Any) -> Any:

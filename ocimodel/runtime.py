@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -344,10 +345,49 @@ def write_converging(path: str, data: bytes, force_overwrite: bool = False) -> b
     return True
 
 
+_TEMP_FILE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+
+
+def _create_unique(folder: str, prefix: str, suffix: str, create: Callable[[str], Any]) -> Any:
+    for _ in range(tempfile.TMP_MAX):
+        path = os.path.join(folder, f"{prefix}{uuid.uuid4().hex}{suffix}")
+        try:
+            return create(path)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder!r}; remove its {prefix}* entries")
+
+
+def create_temp_file(folder: str, prefix: str = ".tmp-", suffix: str = "") -> tuple[int, str]:
+    """Create a new, uniquely named file in ``folder``; return its open descriptor and path.
+
+    Unlike ``tempfile.mkstemp`` (always 0600) the file gets the mode ``open()`` would give it,
+    0o666 less the umask, so that files renamed into place look like any other written file.
+    """
+    return _create_unique(
+        folder, prefix, suffix, lambda path: (os.open(path, _TEMP_FILE_FLAGS, 0o666), path)
+    )
+
+
+def create_temp_dir(folder: str, prefix: str = ".tmp-") -> str:
+    """Create a new, uniquely named folder in ``folder`` with the umask-derived mode; its path.
+
+    Unlike ``tempfile.mkdtemp`` (always 0700), for folders that are renamed into place.
+    """
+
+    def make(path: str) -> str:
+        os.mkdir(path, 0o777)
+        return path
+
+    return _create_unique(folder, prefix, "", make)
+
+
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Writes bytes through a temporary file and a rename, so readers never see half a file."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    fd, tmp = create_temp_file(folder, suffix="-" + os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -20,6 +20,7 @@ import jinja2
 from ocimodel import codec
 from ocimodel.errors import OcimodelError
 from ocimodel.manifest import MANIFEST_NAME as MANIFEST_FILE_NAME
+from ocimodel.schema import INPUT_SCHEMA_FILE_NAME
 from ocimodel.serde import MODEL_INPUT_SERDE_FILE_NAME, MODEL_SAVE_SERDE_FILE_NAME
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -104,6 +105,7 @@ def render_score_py(
         ) from exc
     context = {
         "manifest_file_name": MANIFEST_FILE_NAME,
+        "input_schema_file_name": INPUT_SCHEMA_FILE_NAME,
         "model_save_serde_file_name": MODEL_SAVE_SERDE_FILE_NAME,
         "model_input_serde_file_name": MODEL_INPUT_SERDE_FILE_NAME,
         **kwargs,

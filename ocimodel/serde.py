@@ -16,7 +16,6 @@ import json
 import os
 import pickle
 import threading
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import Enum
@@ -28,6 +27,7 @@ from ocimodel.errors import (
     SerializeInputNotImplementedError,
     SerializeModelNotImplementedError,
 )
+from ocimodel.runtime import create_temp_file
 
 MODEL_SAVE_SERDE_FILE_NAME = "model_save_serde.pkl"
 MODEL_INPUT_SERDE_FILE_NAME = "model_input_serde.pkl"
@@ -159,10 +159,10 @@ def write_hashed(
     hashed and None is returned.
     """
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    fd, tmp = create_temp_file(str(target.parent), prefix=f".{target.name}.", suffix=".tmp")
     digest = None
     try:
-        with open(tmp, "wb") as raw:
+        with os.fdopen(fd, "wb") as raw:
             if not sha256:
                 write(raw)
             else:

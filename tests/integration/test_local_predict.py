@@ -118,6 +118,57 @@ def test_sklearn_predictions_match_local_model(local_oci, ds, md, tmp_path):
         assert wait_work_request(ds, done.headers["opc-work-request-id"]).status == "SUCCEEDED"
 
 
+def test_generated_score_py_takes_json_records_for_a_dataframe_pipeline(
+    local_oci, ds, md, tmp_path
+):
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from ocimodel.prepare import generate_score_py
+    from ocimodel.serde import get_model_save_serializer
+
+    frame = pd.DataFrame(
+        {"city": ["oslo", "rome", "lima", "rome"] * 5, "x": [float(i) for i in range(20)]}
+    )
+    labels = ((frame.city == "rome") | (frame.x > 15)).astype(int)
+    columns = ColumnTransformer(
+        [("oh", OneHotEncoder(), ["city"]), ("sc", StandardScaler(), ["x"])]
+    )
+    model = make_pipeline(columns, LogisticRegression()).fit(frame, labels)
+    folder = tmp_path / "art"
+    folder.mkdir()
+    get_model_save_serializer("cloudpickle").save(model, folder / "model.pkl")
+    generate_score_py(str(folder), model_file_name="model.pkl")
+    files = {name: (folder / name).read_bytes() for name in ("score.py", "model.pkl")}
+    zipped = zip_artifact(tmp_path / "zip", files)
+    compartment = local_oci.config["tenancy"]
+    project = ds.create_project(
+        dsm.CreateProjectDetails(compartment_id=compartment, display_name="records")
+    ).data.id
+    model_id = create_model(ds, compartment, project, zipped)
+    dep_id, wr = create_and_wait(ds, deployment_details(compartment, project, model_id))
+    assert wr.status == "SUCCEEDED"
+    try:
+        sample = frame.iloc[[0, 1, 2, 18, 19]]
+        expected = model.predict(sample).tolist()
+        assert len(set(expected)) > 1
+        records = sample[["x", "city"]].to_dict(orient="records")
+        assert json.loads(md.predict(dep_id, records).data) == {"prediction": expected}
+        resp = requests.post(
+            _url(ds, dep_id) + "/predict",
+            json=sample.to_dict(orient="list"),
+            auth=local_oci.signer(),
+            timeout=30,
+        )
+        assert resp.json() == {"prediction": expected}
+    finally:
+        done = ds.delete_model_deployment(dep_id)
+        assert wait_work_request(ds, done.headers["opc-work-request-id"]).status == "SUCCEEDED"
+
+
 def test_oversize_payload_is_refused(local_oci, ds, echo):
     payload = b"x" * (MAX_PAYLOAD_BYTES + 1)
     resp = requests.post(
