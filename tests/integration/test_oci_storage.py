@@ -42,7 +42,7 @@ def bucket(local_env):
     """A fresh bucket; returns its ``oci://bucket@namespace`` root."""
     client = oci_auth.make_client(oci.object_storage.ObjectStorageClient)
     namespace = client.get_namespace().data
-    name = f"p2-{uuid.uuid4().hex[:10]}"
+    name = f"storage-{uuid.uuid4().hex[:10]}"
     details = oci.object_storage.models.CreateBucketDetails(
         name=name, compartment_id=local_env.config["tenancy"]
     )

@@ -593,7 +593,7 @@ def test_to_json_file_to_object_storage(local_oci, monkeypatch):
     try:
         client = oci_auth.make_client(oci.object_storage.ObjectStorageClient)
         namespace = client.get_namespace().data
-        bucket = f"p3-{uuid.uuid4().hex[:10]}"
+        bucket = f"metadata-{uuid.uuid4().hex[:10]}"
         client.create_bucket(
             namespace,
             oci.object_storage.models.CreateBucketDetails(
