@@ -112,42 +112,6 @@ def test_json_roundtrip_with_nullable_dtypes(frame, tmp_path):
     assert schema.size() == len(text.encode("utf-8"))
 
 
-def test_schema_generation_is_fast_enough_for_prepare(frame):
-    import time
-
-    sample = frame.iloc[:, :10]
-    Schema.from_sample(sample)
-    start = time.perf_counter()
-    for _ in range(20):
-        Schema.from_sample(sample)
-    per_call = (time.perf_counter() - start) / 20
-    assert per_call < 0.05  # generous bound; typically a few ms
-
-
-@pytest.mark.parametrize(
-    ("sample", "names", "kinds"),
-    [
-        ([1, 2, 3, 2], ["0"], ["integer"]),
-        ((1.5, 2.5, None), ["0"], ["continuous"]),
-        (["a", "b", "a"], ["0"], ["categorical"]),
-        ([[1, "x"], [2, "y"]], ["0", "1"], ["integer", "text"]),
-        ([{"age": 3, "name": "x"}, {"age": 5}], ["age", "name"], ["integer", "text"]),
-        ([np.array([1.0, 2.0]), np.array([3.0, 4.0])], ["0", "1"], ["continuous"] * 2),
-        (np.arange(12.0).reshape(4, 3), ["0", "1", "2"], ["continuous"] * 3),
-        (np.array([True, False, True]), ["0"], ["boolean"]),
-        (pd.Series([1, 2, 3], name="target"), ["target"], ["integer"]),
-        (pd.Series(["x", None, "y"]), ["0"], ["text"]),
-        (pd.Series([1, "a", 2.5], dtype=object), ["0"], ["unknown"]),
-        (pd.Series([1, 2], dtype=object), ["0"], ["integer"]),
-    ],
-)
-def test_sample_types(sample, names, kinds):
-    schema = Schema.from_sample(sample)
-    assert schema.keys == names
-    assert [a.feature_type for a in schema.attributes] == kinds
-    assert Schema.from_json(schema.to_json()) == schema
-
-
 def test_tensor_sample():
     images = np.zeros((5, 8, 8, 3), dtype="uint8")
     images[0, 0, 0, 0] = 255
