@@ -74,7 +74,11 @@ def prepare_model(
     in a fresh process (the verify task) before the folder is returned.
     """
     logger = get_run_logger()
-    check_prepare_inputs(use_case_type=use_case_type, training_script_path=training_script_path)
+    check_prepare_inputs(
+        use_case_type=use_case_type,
+        training_script_path=training_script_path,
+        model_input_serializer=model_input_serializer,
+    )
     file_name = model_file_name_for(model_save_serializer, model_file_name)
     with artifact_rollback(artifact_dir) as snapshot:
         folder = snapshot.folder

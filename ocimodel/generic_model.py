@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ocimodel import prepare as core
 from ocimodel.errors import ArtifactsNotAvailableError
 from ocimodel.introspect import TEST_STATUS, Introspectable
-from ocimodel.properties import ModelProperties
+from ocimodel.properties import ModelProperties, check_property_types
 from ocimodel.summary import ModelState, SummaryDetail, SummaryStatus
 
 if TYPE_CHECKING:
@@ -145,12 +145,17 @@ class GenericModel(MetadataMixin, Introspectable):
         **kwargs: Any,
     ) -> None:
         self.estimator = estimator
+        self.model_save_serializer: Any = None
+        self.model_input_serializer: Any = None
+        self.set_model_save_serializer(model_save_serializer or "cloudpickle")
+        self.set_model_input_serializer(model_input_serializer or "json")
+        self.properties = _as_properties(properties)
+        # Created only once every argument is known good, so a bad one leaves no folder behind.
         self.artifact_dir = os.path.abspath(
             os.path.expanduser(os.fspath(artifact_dir))
             if artifact_dir
             else tempfile.mkdtemp(prefix="ocimodel-artifact-")
         )
-        self.properties = _as_properties(properties)
         self.auth = auth
         self.serialize = serialize
         self.model_file_name: str | None = kwargs.pop("model_file_name", None)
@@ -164,10 +169,6 @@ class GenericModel(MetadataMixin, Introspectable):
         self._metadata = core.new_metadata()
         self._introspect: ModelIntrospect | None = None
         self._summary_status = SummaryStatus()
-        self.model_save_serializer: Any = None
-        self.model_input_serializer: Any = None
-        self.set_model_save_serializer(model_save_serializer or "cloudpickle")
-        self.set_model_input_serializer(model_input_serializer or "json")
         self._kwargs = kwargs
 
     def __repr__(self) -> str:
@@ -303,6 +304,14 @@ class GenericModel(MetadataMixin, Introspectable):
         training_script_path = training_script_path or props.training_script_path
         training_id = training_id or props.training_id
         ignore_conda_error = ignore_conda_error or self.ignore_conda_error
+        stored = {
+            "inference_conda_env": inference_conda_env,
+            "training_conda_env": training_conda_env,
+            "training_python_version": training_python_version,
+            "training_script_path": training_script_path,
+            "training_id": training_id,
+        }
+        check_property_types({**stored, "inference_python_version": inference_python_version})
         if as_onnx:
             self.set_model_save_serializer(_onnx_serializer(initial_types, X_sample))
         result = core.prepare_artifact(
@@ -337,16 +346,7 @@ class GenericModel(MetadataMixin, Introspectable):
         self.runtime_info = result.runtime_info
         self._metadata = result.metadata
         self.model_artifact = _open_artifact(self.artifact_dir, self.model_file_name, self.auth)
-        props.with_dict(
-            {
-                "inference_conda_env": inference_conda_env,
-                "inference_python_version": self._inference_python_version(),
-                "training_conda_env": training_conda_env,
-                "training_python_version": training_python_version,
-                "training_script_path": training_script_path,
-                "training_id": training_id,
-            }
-        )
+        props.with_dict({**stored, "inference_python_version": self._inference_python_version()})
         self._mark_prepared(serialized=self.serialize)
         return self
 

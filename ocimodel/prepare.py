@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocimodel.errors import OcimodelError
-from ocimodel.runtime import ArtifactFileExistsError, write_converging
+from ocimodel.runtime import (
+    ArtifactFileExistsError,
+    ArtifactPathIsFolderError,
+    write_converging,
+)
 
 if TYPE_CHECKING:
     from ocimodel.introspect import ModelIntrospect
@@ -175,6 +179,8 @@ class PendingSerialization:
 
         target = os.path.join(self.folder, self.name)
         try:
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise ArtifactPathIsFolderError(target)
             size = os.path.getsize(self.tmp)
             written = True
             if os.path.exists(target):
@@ -693,7 +699,12 @@ def prepare_artifact(
     existing model file as it was. With ``force_overwrite``, a model file of another name that
     the previous prepare recorded is removed (``removed_model_file``).
     """
-    check_prepare_inputs(use_case_type=use_case_type, training_script_path=training_script_path)
+    check_prepare_inputs(
+        use_case_type=use_case_type,
+        training_script_path=training_script_path,
+        model_input_serializer=model_input_serializer,
+        properties=properties,
+    )
     pending: PendingSerialization | None = None
     with artifact_rollback(artifact_dir) as snapshot:
         folder = snapshot.folder
@@ -846,14 +857,24 @@ def artifact_rollback(artifact_dir: str | os.PathLike) -> ArtifactSnapshot:
 
 
 def check_prepare_inputs(
-    *, use_case_type: str | None = None, training_script_path: str | os.PathLike | None = None
+    *,
+    use_case_type: str | None = None,
+    training_script_path: str | os.PathLike | None = None,
+    model_input_serializer: Any = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> None:
     """Validates the cheap prepare inputs, so a typo fails before anything is written."""
     from ocimodel.metadata import MetadataTaxonomyKeys
     from ocimodel.metadata.items import check_taxonomy_value
+    from ocimodel.properties import check_property_types
+    from ocimodel.serde import get_model_input_serializer
 
     check_taxonomy_value(MetadataTaxonomyKeys.USE_CASE_TYPE, use_case_type)
     check_training_script(training_script_path)
+    if model_input_serializer is not None:
+        get_model_input_serializer(model_input_serializer)
+    if properties is not None:
+        check_property_types(properties)
 
 
 def _recorded_model_file(metadata_bytes: bytes | None) -> str | None:

@@ -15,7 +15,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from ocimodel.errors import OcimodelError
+
 P = TypeVar("P", bound="BaseProperties")
+_PATH_FIELDS = frozenset({"training_script_path"})
+
+
+class PropertyTypeError(TypeError, OcimodelError):
+    """A property got a value of the wrong type (an OCID given as a number, say)."""
+
+    def __init__(self, key: str, value: Any, expected: str):
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(
+            f"Property {key!r} must be {expected}, not {type(value).__name__} {value!r}; "
+            f"pass it as a string, e.g. {key}={str(value)!r}."
+        )
+
+
+def _string_fields(cls: type) -> frozenset[str]:
+    """Names of the ``str | None`` fields of a properties dataclass."""
+    return frozenset(f.name for f in fields(cls) if str(f.type).replace(" ", "") == "str|None")
+
+
+def check_property_types(values: Mapping[str, Any], cls: type | None = None) -> None:
+    """Raises PropertyTypeError when a known string property holds a non-string value."""
+    strings = _string_fields(cls or ModelProperties)
+    for key, value in values.items():
+        if key not in strings or value is None or isinstance(value, str):
+            continue
+        if key in _PATH_FIELDS and isinstance(value, os.PathLike):
+            continue
+        expected = "a string or path" if key in _PATH_FIELDS else "a string"
+        raise PropertyTypeError(key, value, expected)
 
 
 @dataclass
@@ -29,6 +60,7 @@ class BaseProperties:
                 f"{type(self).__name__} has no property {name!r}; use one of: "
                 f"{', '.join(sorted(self._names()))}."
             )
+        check_property_types({name: value}, type(self))
         setattr(self, name, value)
         return self
 
@@ -39,6 +71,7 @@ class BaseProperties:
                 f"with_dict expects a dict of property values, got {type(obj_dict).__name__}."
             )
         names = self._names()
+        check_property_types({k: v for k, v in obj_dict.items() if k in names}, type(self))
         for key, value in obj_dict.items():
             if key in names:
                 setattr(self, key, value)
@@ -59,7 +92,10 @@ class BaseProperties:
     def with_config(self: P, config: Mapping[str, Any]) -> P:
         """Sets properties from one config profile (a mapping of property names to values)."""
         values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        return self.with_dict({k: _from_text(v) for k, v in values.items()})
+        strings = _string_fields(type(self))
+        return self.with_dict(
+            {k: _text_or_none(v) if k in strings else _from_text(v) for k, v in values.items()}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The properties as a plain dict."""
@@ -126,6 +162,13 @@ def _from_text(value: Any) -> Any:
             return kind(value)
         except ValueError:
             pass
+    return value
+
+
+def _text_or_none(value: Any) -> Any:
+    """Config-file text of a string property: kept as written, except an empty/None value."""
+    if isinstance(value, str) and value.strip().lower() in ("none", ""):
+        return None
     return value
 
 

@@ -36,6 +36,24 @@ class ArtifactFileExistsError(FileExistsError, OcimodelError):
         )
 
 
+class ArtifactPathIsFolderError(ArtifactFileExistsError):
+    """A folder sits where an artifact file must go; force_overwrite never removes folders."""
+
+    def __init__(self, path: str):
+        self.paths = [path]
+        FileExistsError.__init__(
+            self,
+            f"{path!r} is a folder, but the artifact needs a file there. Remove that folder "
+            "(or move it elsewhere), then run again.",
+        )
+
+
+def check_not_folder(path: str) -> None:
+    """Raises ArtifactPathIsFolderError when ``path`` is a folder (a link to one is replaced)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise ArtifactPathIsFolderError(path)
+
+
 @dataclass(frozen=True)
 class Field:
     """One leaf of the runtime.yaml schema."""
@@ -334,6 +352,7 @@ def write_converging(path: str, data: bytes, force_overwrite: bool = False) -> b
     A different existing file is replaced only with ``force_overwrite``; otherwise
     ArtifactFileExistsError is raised and the file is left as it was.
     """
+    check_not_folder(path)
     if os.path.isfile(path):
         if os.path.getsize(path) == len(data):
             with open(path, "rb") as fh:
@@ -386,12 +405,16 @@ def create_temp_dir(folder: str, prefix: str = ".tmp-") -> str:
 
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Writes bytes through a temporary file and a rename, so readers never see half a file."""
+    check_not_folder(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = create_temp_file(folder, suffix="-" + os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except IsADirectoryError:
+            raise ArtifactPathIsFolderError(path) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -27,7 +27,7 @@ from ocimodel.errors import (
     SerializeInputNotImplementedError,
     SerializeModelNotImplementedError,
 )
-from ocimodel.runtime import create_temp_file
+from ocimodel.runtime import check_not_folder, create_temp_file
 
 MODEL_SAVE_SERDE_FILE_NAME = "model_save_serde.pkl"
 MODEL_INPUT_SERDE_FILE_NAME = "model_input_serde.pkl"
@@ -37,13 +37,14 @@ _HASH_QUEUE_LIMIT = 64 * 1024 * 1024
 class InputSerializerRefusedError(SerializeInputNotImplementedError):
     """A model input serializer that would make a deployment unpickle request bodies."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, value: Any = None):
         self.serializer_name = name
+        shown = repr(name) if value is None else f"{value!r} (name {name!r})"
         super().__init__(
-            f"model_input_serializer {name!r} is refused: the deployment would unpickle request "
+            f"model_input_serializer {shown} is refused: the deployment would unpickle request "
             "bodies received over the network, which lets any caller run code on it. Use 'json' "
             "(it carries numpy arrays, pandas Series/DataFrames, bytes, lists and dicts) or a "
-            "custom SERDE instance."
+            "custom SERDE instance whose deserialize parses the body without unpickling it."
         )
 
 
@@ -159,6 +160,7 @@ def write_hashed(
     hashed and None is returned.
     """
     target = Path(path)
+    check_not_folder(str(target))
     fd, tmp = create_temp_file(str(target.parent), prefix=f".{target.name}.", suffix=".tmp")
     digest = None
     try:
@@ -511,9 +513,33 @@ def model_input_serializer_names() -> list[str]:
     return sorted(_MODEL_INPUT_SERIALIZERS)
 
 
+def _refuse_unpickling(serializer: Any) -> None:
+    """Raises InputSerializerRefusedError for a SERDE that would unpickle request bodies.
+
+    Model save serializers (cloudpickle, joblib and custom ones alike) load with pickle, and a
+    SERDE named like a pickle format presumably does too; a custom input SERDE that wraps one
+    of them is refused the same way.
+    """
+    wrapped = isinstance(serializer, CustomInputSerializer)
+    inner = serializer.serde if wrapped else None
+    for candidate in (serializer, inner):
+        if candidate is None:
+            continue
+        name = getattr(candidate, "name", None)
+        refused_name = isinstance(name, str) and name.lower() in _REFUSED_INPUT_SERIALIZERS
+        if isinstance(candidate, ModelSaveSerializer) or refused_name:
+            raise InputSerializerRefusedError(
+                name if isinstance(name, str) else type(candidate).__name__, candidate
+            )
+
+
 def get_model_input_serializer(serializer: str | SERDE) -> InputSerializer:
-    """The model input serializer for a name or a SERDE instance."""
+    """The model input serializer for a name or a SERDE instance.
+
+    Anything that would unpickle request bodies raises InputSerializerRefusedError.
+    """
     if isinstance(serializer, InputSerializer):
+        _refuse_unpickling(serializer)
         return serializer
     if isinstance(serializer, str):
         name = serializer.value if isinstance(serializer, Enum) else serializer
@@ -525,8 +551,11 @@ def get_model_input_serializer(serializer: str | SERDE) -> InputSerializer:
                 f"model_input_serializer {name!r} is unknown; use one of "
                 f"{', '.join(model_input_serializer_names())} or a SERDE instance"
             )
-        return factory()
+        resolved = factory()
+        _refuse_unpickling(resolved)
+        return resolved
     if _is_serde_like(serializer):
+        _refuse_unpickling(serializer)
         return CustomInputSerializer(serializer)
     raise SerializeInputNotImplementedError(
         f"model_input_serializer must be a name or a SERDE instance, not "

@@ -8,6 +8,7 @@ defaults: ``OCI_CONFIG_FILE``, ``OCI_CONFIG_PROFILE``, ``OCI_IAM_TYPE`` and
 
 from __future__ import annotations
 
+import configparser
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -99,7 +100,44 @@ def _read_config(location: str, profile: str, validate: bool = True) -> dict[str
             f"Profile {profile!r} of OCI config file {location!r} is invalid ({exc}). "
             "Fix the listed keys in the file."
         ) from None
+    except configparser.Error as exc:
+        raise OCIAuthError(
+            f"OCI config file {location!r} (profile {profile!r}) cannot be parsed: "
+            f"{type(exc).__name__}{_at_lines(exc)}. Fix that line so it reads 'key = value' "
+            "under a '[PROFILE]' header."
+        ) from None
+    except oci.exceptions.InvalidKeyFilePath:
+        raise OCIAuthError(
+            f"Profile {profile!r} of OCI config file {location!r} names key_file "
+            f"{_key_file_of(location, profile)!r}, which is not a file. Point key_file at "
+            "the API signing key (.pem), or create the key there."
+        ) from None
+    except (oci.exceptions.ClientError, OSError) as exc:
+        raise OCIAuthError(
+            f"Profile {profile!r} of OCI config file {location!r} could not be read "
+            f"({type(exc).__name__}). Check the file's permissions and its key_file entry."
+        ) from None
     return config
+
+
+def _at_lines(exc: configparser.Error) -> str:
+    """`` at line(s) N`` for a parse error, from its line numbers only (lines may hold secrets)."""
+    numbers = [n for n, _line in getattr(exc, "errors", None) or []]
+    lineno = getattr(exc, "lineno", None)
+    if not numbers and isinstance(lineno, int):
+        numbers = [lineno]
+    if not numbers:
+        return ""
+    label = "line" if len(numbers) == 1 else "lines"
+    return f" at {label} {', '.join(str(n) for n in numbers)}"
+
+
+def _key_file_of(location: str, profile: str) -> str:
+    """The expanded key_file value of a profile (a path, never key material)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(location, encoding="utf-8")
+    section = parser[profile] if profile in parser else parser.defaults()
+    return os.path.expanduser(section.get("key_file", ""))
 
 
 def api_keys(

@@ -5,7 +5,6 @@ Everything streams in chunks; nothing reads a whole object into memory.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import socket
@@ -31,12 +30,21 @@ class EndpointNotResolvableError(OcimodelError):
     """The Object Storage endpoint's host name does not resolve (no network, or a typo)."""
 
 
-@functools.lru_cache(maxsize=32)
+_RESOLVED_HOSTS: set[str] = set()
+"""Hosts that resolved once; failures are not remembered, so a passing DNS outage heals."""
+_RESOLVED_HOSTS_LIMIT = 256
+
+
 def _resolves(host: str) -> bool:
+    if host in _RESOLVED_HOSTS:
+        return True
     try:
         socket.getaddrinfo(host, None)
     except (socket.gaierror, UnicodeError):
         return False
+    if len(_RESOLVED_HOSTS) >= _RESOLVED_HOSTS_LIMIT:
+        _RESOLVED_HOSTS.clear()
+    _RESOLVED_HOSTS.add(host)
     return True
 
 
