@@ -8,7 +8,6 @@ fix it. Introspection reads the artifact and never writes into it.
 from __future__ import annotations
 
 import ast
-import concurrent.futures
 import functools
 import os
 import re
@@ -254,7 +253,7 @@ def _inference_env(runtime: Mapping[str, Any]) -> Mapping[str, Any]:
 RemoteExists = Callable[[str], bool]
 
 
-def _check_runtime(path: str, checks: _Checks, exists: RemoteExists | None, timeout: float):
+def _check_runtime(path: str, checks: _Checks, exists: RemoteExists | None) -> None:
     """Stage 3: runtime.yaml has the version, a supported Python and a reachable env path."""
     runtime, problem = _load_runtime(path)
     if runtime is None:
@@ -294,49 +293,68 @@ def _check_runtime(path: str, checks: _Checks, exists: RemoteExists | None, time
         )
         checks.skipped("runtime_path_exist", "Skipped because INFERENCE_ENV_PATH is not set.")
         return
-    _check_env_path_exists(env_path.strip(), checks, exists, timeout)
+    _check_env_path_exists(env_path.strip(), checks, exists)
 
 
-def _check_env_path_exists(uri: str, checks: _Checks, exists: RemoteExists | None, timeout):
+def _check_env_path_exists(uri: str, checks: _Checks, exists: RemoteExists | None) -> None:
     """Looks the conda pack up in object storage; unreachable storage means Skipped."""
     if exists is None:
         checks.skipped("runtime_path_exist", "Skipped: the object storage check was turned off.")
         return
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ocimodel-introspect")
     try:
-        found = pool.submit(exists, uri).result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        reason = f"no answer within {timeout:g} s"
+        found = exists(uri)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-    else:
-        reason = ""
-        if found:
-            checks.passed("runtime_path_exist", f"{uri} exists in object storage.")
-        else:
-            checks.failed(
-                "runtime_path_exist",
-                f"{uri} was not found in object storage; publish the conda pack there or "
-                "point INFERENCE_ENV_PATH at an existing pack.",
-            )
-    finally:
-        pool.shutdown(wait=False)
-    if reason:
         message = (
             f"Object storage could not be reached to look up {uri} ({reason}). "
             "Check your OCI auth and network, then re-run introspection."
         )
         warnings.warn(message, IntrospectionWarning, stacklevel=4)
         checks.skipped("runtime_path_exist", message)
+        return
+    if found:
+        checks.passed("runtime_path_exist", f"{uri} exists in object storage.")
+    else:
+        checks.failed(
+            "runtime_path_exist",
+            f"{uri} was not found in object storage; publish the conda pack there or "
+            "point INFERENCE_ENV_PATH at an existing pack.",
+        )
 
 
-def _default_exists(auth: dict | None) -> RemoteExists:
-    """``uri_exists`` from the object storage helpers, bound to ``auth``."""
+def _bounded_filesystem(auth: dict | None, timeout: float) -> Any:
+    """An ocifs filesystem whose every SDK call gives up after ``timeout`` seconds.
+
+    No retries and no circuit breaker: each call is one request with a connect and a read
+    timeout, so an unanswering endpoint costs at most ``timeout`` per request and leaves no
+    work running behind the caller.
+    """
+    import fsspec
+    import oci
+
+    from ocimodel.oci.auth import storage_options
+
+    options = dict(storage_options(auth))
+    options["config_kwargs"] = {
+        **options.get("config_kwargs", {}),
+        "timeout": (timeout, timeout),
+        "retry_strategy": oci.retry.NoneRetryStrategy(),
+        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+    }
+    return fsspec.filesystem("oci", skip_instance_cache=True, **options)
+
+
+def _default_exists(auth: dict | None, timeout: float) -> RemoteExists:
+    """Object (or prefix) lookup bounded by ``timeout`` per request; errors other than
+    "not found" propagate so the check is Skipped rather than Failed."""
 
     def exists(uri: str) -> bool:
-        from ocimodel.oci.storage import uri_exists
-
-        return uri_exists(uri, auth=auth)
+        fs = _bounded_filesystem(auth, timeout)
+        try:
+            fs.info(uri)
+        except FileNotFoundError:
+            return False
+        return True
 
     return exists
 
@@ -352,6 +370,7 @@ def run_checks(
     """Runs every check over ``artifact_dir`` in stage order and returns their results.
 
     ``exists(uri) -> bool`` overrides the object storage lookup; ``check_remote=False`` skips it.
+    ``remote_timeout`` bounds the connect and the read of each lookup request (no retries).
     """
     if not os.path.isdir(artifact_dir):
         raise FileNotFoundError(
@@ -365,8 +384,8 @@ def run_checks(
     else:
         checks.skipped(_SCORE_KEYS, "Skipped because score.py is missing.")
     if has_runtime:
-        lookup = (exists or _default_exists(auth)) if check_remote else None
-        _check_runtime(os.path.join(artifact_dir, RUNTIME_YAML), checks, lookup, remote_timeout)
+        lookup = (exists or _default_exists(auth, remote_timeout)) if check_remote else None
+        _check_runtime(os.path.join(artifact_dir, RUNTIME_YAML), checks, lookup)
     else:
         checks.skipped(_RUNTIME_KEYS, "Skipped because runtime.yaml is missing.")
     return checks.results

@@ -73,6 +73,24 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
+class PayloadTooLarge(Exception):
+    """The request body is longer than MAX_PAYLOAD_BYTES."""
+
+
+async def _read_body(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
+    """The request body, read chunk by chunk; stops at ``limit`` bytes so a huge upload
+    never sits in memory. A declared Content-Length above the limit is refused unread."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge
+    return bytes(body)
+
+
 def build_app(score: ModuleType) -> Starlette:
     """The ASGI app calling ``score.predict(data)`` for each ``POST /predict``."""
 
@@ -80,9 +98,14 @@ def build_app(score: ModuleType) -> Starlette:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def predict(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_PAYLOAD_BYTES:
-            return _error(413, "PayloadTooLarge", f"Payload exceeds {MAX_PAYLOAD_BYTES} bytes.")
+        try:
+            body = await _read_body(request)
+        except PayloadTooLarge:
+            return _error(
+                413,
+                "PayloadTooLarge",
+                f"Payload exceeds {MAX_PAYLOAD_BYTES} bytes; send smaller batches.",
+            )
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         data: Any = body
         if ctype == "application/json" or ctype.endswith("+json"):

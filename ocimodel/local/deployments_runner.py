@@ -143,8 +143,10 @@ class ModelServers:
             raise ServerStartError("the service is shutting down.")
         run_dir = self.root / deployment_id / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
-        launched = [self._launch(artifact_dir, run_dir, env) for _ in range(count)]
+        launched: list[tuple[subprocess.Popen, Path, Path]] = []
         try:
+            for _ in range(count):
+                launched.append(self._launch(artifact_dir, run_dir, env))
             servers = [self._await_healthy(p, pf, log, timeout) for p, pf, log in launched]
         except BaseException:
             for proc, _, _ in launched:

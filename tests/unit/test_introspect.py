@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
 import textwrap
 import warnings
 
+import oci
 import pandas as pd
 import pytest
 
@@ -249,3 +254,69 @@ def test_env_path_lookup_against_the_local_object_storage(local_oci, monkeypatch
     assert result.result == TEST_STATUS.NOT_PASSED
     assert "no_such_pack_v9" in result.message and "publish" in result.message
     assert intro.status == TEST_STATUS.NOT_PASSED and intro.failures == 1
+
+
+SILENT_STORAGE_CHECK = textwrap.dedent(
+    """
+    import sys, warnings
+    from ocimodel.introspect import run_checks
+
+    warnings.simplefilter("ignore")
+    results = {r.key: r for r in run_checks(sys.argv[1], remote_timeout=1)}
+    print(results["runtime_path_exist"].result)
+    print(results["runtime_path_exist"].message)
+    """
+)
+
+
+def test_unanswering_storage_is_skipped_and_the_process_exits(tmp_path, local_oci):
+    """An endpoint that accepts connections but never answers leaves no SDK call behind."""
+    folder = make_artifact(tmp_path)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        host, port = silent.getsockname()
+        env = {
+            **os.environ,
+            **local_oci.env(),
+            "OCIMODEL_SERVICE_ENDPOINT": f"http://{host}:{port}",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", SILENT_STORAGE_CHECK, str(folder)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        silent.close()
+    assert done.returncode == 0, done.stderr
+    status, message = done.stdout.splitlines()[:2]
+    assert status == TEST_STATUS.NOT_TESTED
+    assert PACK in message and "could not be reached" in message
+
+
+def test_storage_lookup_against_the_local_service(tmp_path, local_oci, local_auth):
+    """The bounded lookup finds an existing object, reports a missing one as Failed."""
+    client = local_oci.client(oci.object_storage.ObjectStorageClient)
+    namespace = client.get_namespace().data
+    bucket = "introspect-packs"
+    with contextlib.suppress(oci.exceptions.ServiceError):
+        client.create_bucket(
+            namespace,
+            oci.object_storage.models.CreateBucketDetails(
+                name=bucket, compartment_id=local_oci.config["tenancy"]
+            ),
+        )
+    client.put_object(namespace, bucket, "packs/generalml_p311", b"pack")
+    present = f"oci://{bucket}@{namespace}/packs/generalml_p311"
+    folder = str(make_artifact(tmp_path, runtime=runtime_yaml(path=present)))
+    found = results_by_key(run_checks(folder, auth=local_auth, remote_timeout=5))
+    assert found["runtime_path_exist"].result == TEST_STATUS.PASSED
+    absent = present + "_missing"
+    other = tmp_path / "other"
+    other.mkdir()
+    folder = str(make_artifact(other, runtime=runtime_yaml(path=absent)))
+    missing = results_by_key(run_checks(folder, auth=local_auth, remote_timeout=5))
+    assert missing["runtime_path_exist"].result == TEST_STATUS.NOT_PASSED

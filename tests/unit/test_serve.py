@@ -19,7 +19,13 @@ from ocimodel.local.deployments_runner import (
     ServerStartError,
     unpack_artifact,
 )
-from ocimodel.serve import LOAD_FAILED_EXIT, ScoreLoadError, build_app, load_score_module
+from ocimodel.serve import (
+    LOAD_FAILED_EXIT,
+    MAX_PAYLOAD_BYTES,
+    ScoreLoadError,
+    build_app,
+    load_score_module,
+)
 
 
 class AppClient:
@@ -271,3 +277,105 @@ def test_server_exits_when_its_parent_dies(tmp_path):
     while _running(server_pid):
         assert time.monotonic() < deadline, "the orphaned model server kept running"
         time.sleep(0.1)
+
+
+def _echo_app(tmp_path: Path):
+    score = """
+    def load_model():
+        return None
+    def predict(data):
+        return {"size": len(data)}
+    """
+    return build_app(load_score_module(_artifact(tmp_path, score)))
+
+
+def test_chunked_payload_over_the_limit_is_refused_while_streaming(tmp_path):
+    """A body without Content-Length is read only up to the limit, then answered with 413."""
+    chunk = b"x" * (1024 * 1024)
+    total_chunks = 3 * MAX_PAYLOAD_BYTES // len(chunk)
+    pulled = []
+
+    async def body():
+        for index in range(total_chunks):
+            pulled.append(index)
+            yield chunk
+
+    answer = AppClient(_echo_app(tmp_path)).post(
+        "/predict", content=body(), headers={"content-type": "application/octet-stream"}
+    )
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "PayloadTooLarge"
+    assert len(pulled) <= MAX_PAYLOAD_BYTES // len(chunk) + 2 < total_chunks
+
+
+def test_declared_length_over_the_limit_is_refused_unread(tmp_path):
+    """A Content-Length above the limit gets 413 before any of the body is read."""
+    app = _echo_app(tmp_path)
+    received = []
+    sent = []
+
+    chunks = MAX_PAYLOAD_BYTES // (1024 * 1024) + 2
+
+    async def receive():
+        received.append(1)
+        more = len(received) < chunks
+        return {"type": "http.request", "body": b"x" * (1024 * 1024), "more_body": more}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-length", str(MAX_PAYLOAD_BYTES + 1).encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert received == []
+
+
+def test_payload_at_the_limit_is_accepted(tmp_path):
+    body = b"y" * MAX_PAYLOAD_BYTES
+    answer = AppClient(_echo_app(tmp_path)).post(
+        "/predict", content=body, headers={"content-type": "application/octet-stream"}
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {"size": MAX_PAYLOAD_BYTES}
+
+
+class _FailingSecondLaunch(ModelServers):
+    """Launches real servers, but the second launch raises as a failed Popen would."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.procs = []
+
+    def _launch(self, artifact_dir, run_dir, env):
+        if len(self.procs) == 1:
+            raise OSError("cannot start another process")
+        launched = super()._launch(artifact_dir, run_dir, env)
+        self.procs.append(launched[0])
+        return launched
+
+
+def test_failed_launch_terminates_servers_already_started(tmp_path):
+    servers = _FailingSecondLaunch(tmp_path / "runs")
+    with pytest.raises(OSError, match="cannot start another process"):
+        servers.start("dep1", _artifact(tmp_path), 3)
+    assert len(servers.procs) == 1
+    proc = servers.procs[0]
+    try:
+        assert proc.wait(timeout=30) is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
