@@ -10,24 +10,33 @@ from __future__ import annotations
 
 from typing import Any
 
-TRANSIENT_HTTP_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+TRANSIENT_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_CONFLICT_CODES = frozenset({"IncorrectState", "LockConflict"})
 REMOTE_RETRIES = 1
 REMOTE_RETRY_DELAYS = [10]
 
 
 def is_transient(exc: BaseException | None) -> bool:
-    """True for network failures and throttling/5xx answers, looking through wrapped causes."""
+    """True for network failures and throttling/5xx answers, looking through wrapped causes.
+
+    A 409 is transient only for a resource busy in another operation (IncorrectState,
+    LockConflict), not for a conflict such as an existing name. Wrapping is followed through
+    ``__cause__`` and through ``raise ... from None`` (the context it suppresses); an error that
+    merely happened while another was being handled is judged on its own.
+    """
     seen = 0
     while exc is not None and seen < 10:
         status = getattr(exc, "status", None)
         if isinstance(status, int) and status in TRANSIENT_HTTP_STATUS:
+            return True
+        if status == 409 and getattr(exc, "code", None) in TRANSIENT_CONFLICT_CODES:
             return True
         if isinstance(exc, (ConnectionError, TimeoutError)):
             return True
         name = type(exc).__name__
         if name in ("RequestException", "ConnectionError", "ConnectTimeout", "ReadTimeout"):
             return True
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ or (exc.__context__ if exc.__suppress_context__ else None)
         seen += 1
     return False
 

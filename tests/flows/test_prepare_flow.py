@@ -107,6 +107,15 @@ def test_only_transient_errors_are_retried():
         assert is_transient(wrapped)
     assert not is_transient(FileExistsError("exists"))
     assert not is_transient(np.linalg.LinAlgError("singular"))
+    assert is_transient(oci.exceptions.ServiceError(409, "IncorrectState", {}, "busy"))
+    assert not is_transient(oci.exceptions.ServiceError(409, "Conflict", {}, "name taken"))
+    try:
+        try:
+            raise ConnectionResetError("reset")
+        except ConnectionResetError:
+            raise FileExistsError("cleanup failed while handling the reset")  # noqa: B904
+    except FileExistsError as unrelated:
+        assert not is_transient(unrelated)
 
 
 def test_introspection_log_lines_say_the_result_once(tmp_path):
