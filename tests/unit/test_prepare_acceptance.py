@@ -414,7 +414,9 @@ def test_only_remote_reading_tasks_retry_and_only_on_transient_failures():
             try:
                 raise cause
             except BaseException:
-                raise CondaEnvError(f"The service pack index could not be read ({wrapper})")  # noqa: B904
+                # The way ocimodel.conda wraps a failed read of the index.
+                message = f"The service pack index could not be read ({wrapper})"
+                raise CondaEnvError(message) from None
         except CondaEnvError as exc:
             return Failed(data=exc)
 
