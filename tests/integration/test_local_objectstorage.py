@@ -30,24 +30,6 @@ def md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
-@pytest.fixture(scope="module")
-def client(local_oci):
-    return local_oci.client(oci.object_storage.ObjectStorageClient)
-
-
-@pytest.fixture(scope="module")
-def namespace(client):
-    return client.get_namespace().data
-
-
-@pytest.fixture()
-def bucket(client, namespace, local_oci):
-    name = f"bucket-{uuid.uuid4().hex[:10]}"
-    details = CreateBucketDetails(name=name, compartment_id=local_oci.config["tenancy"])
-    client.create_bucket(namespace, details)
-    return name
-
-
 def error_of(call, *args, **kwargs) -> ServiceError:
     with pytest.raises(ServiceError) as info:
         call(*args, **kwargs)

@@ -4,32 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 
-import oci
 import ocifs
 import pytest
-from oci.object_storage.models import CreateBucketDetails
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def client(local_oci):
-    return local_oci.client(oci.object_storage.ObjectStorageClient)
-
-
-@pytest.fixture(scope="module")
-def namespace(client):
-    return client.get_namespace().data
-
-
-@pytest.fixture()
-def bucket(client, namespace, local_oci):
-    name = f"fs-{uuid.uuid4().hex[:10]}"
-    details = CreateBucketDetails(name=name, compartment_id=local_oci.config["tenancy"])
-    client.create_bucket(namespace, details)
-    return name
 
 
 @pytest.fixture()

@@ -6,33 +6,13 @@ import base64
 import hashlib
 import io
 import os
-import uuid
 
-import oci
 import pytest
 from oci.object_storage import UploadManager
-from oci.object_storage.models import CreateBucketDetails, CreateMultipartUploadDetails
+from oci.object_storage.models import CreateMultipartUploadDetails
 
 MIB = 1024 * 1024
 PART = 5 * MIB
-
-
-@pytest.fixture(scope="module")
-def client(local_oci):
-    return local_oci.client(oci.object_storage.ObjectStorageClient)
-
-
-@pytest.fixture(scope="module")
-def namespace(client):
-    return client.get_namespace().data
-
-
-@pytest.fixture()
-def bucket(client, namespace, local_oci):
-    name = f"um-{uuid.uuid4().hex[:10]}"
-    details = CreateBucketDetails(name=name, compartment_id=local_oci.config["tenancy"])
-    client.create_bucket(namespace, details)
-    return name
 
 
 @pytest.fixture(scope="module")
