@@ -55,6 +55,30 @@ class ArtifactRequiredFilesError(OcimodelError):
         )
 
 
+class ArtifactFileExistsError(FileExistsError, OcimodelError):
+    """A file of the artifact exists and force_overwrite=False; nothing was replaced."""
+
+    def __init__(self, paths: list[str] | str):
+        self.paths = [paths] if isinstance(paths, str) else list(paths)
+        shown = ", ".join(self.paths[:10]) + (" ..." if len(self.paths) > 10 else "")
+        super().__init__(
+            f"These artifact files already exist: {shown}. Pass force_overwrite=True to replace "
+            "them, or use another artifact_dir."
+        )
+
+
+class ArtifactPathIsFolderError(ArtifactFileExistsError):
+    """A folder sits where an artifact file must go; force_overwrite never removes folders."""
+
+    def __init__(self, path: str):
+        self.paths = [path]
+        FileExistsError.__init__(
+            self,
+            f"{path!r} is a folder, but the artifact needs a file there. Remove that folder "
+            "(or move it elsewhere), then run again.",
+        )
+
+
 class UnsafeArchiveError(OcimodelError):
     """An archive entry would land outside the extraction folder (.., absolute path, link)."""
 
@@ -66,6 +90,25 @@ class ArtifactsNotAvailableError(OcimodelError):
         self, msg: str = "Model artifacts are either not generated or not available locally."
     ):
         super().__init__(msg)
+
+
+# --- prepare --------------------------------------------------------------------------------
+
+
+class PrepareError(ValueError, OcimodelError):
+    """A prepare step got arguments it cannot work with."""
+
+
+class TrainingScriptNotFoundError(PrepareError):
+    """``training_script_path`` names no file; the provenance would point at nothing."""
+
+
+class ArtifactInputError(PrepareError):
+    """An argument naming or shaping the artifact is missing or unusable."""
+
+
+class ArtifactSourceNotFoundError(FileNotFoundError, OcimodelError):
+    """The folder, archive or schema to copy from does not exist."""
 
 
 # --- generic model ----------------------------------------------------------------------------
