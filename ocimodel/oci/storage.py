@@ -1,120 +1,93 @@
-"""fsspec access to local paths and ``oci://bucket@namespace/key`` URIs (through ocifs).
+"""fsspec access to local paths, ``oci://bucket@namespace/key`` URIs (through ocifs) and any
+other URI fsspec knows (``s3://``, ``gs://``...).
 
-Everything streams in chunks; nothing reads a whole object into memory.
+Everything streams in chunks; nothing reads a whole object into memory. The ocifs filesystem of
+an auth is built once and cached by its :class:`~ocimodel.oci.auth.OCIAuth` (with no listings
+cache, so ``exists``/``isdir``/``find`` always see the current bucket); ``auth=None`` means the
+process default of :func:`~ocimodel.oci.auth.resolve_auth`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import fsspec
 
-from ocimodel.errors import OcimodelError
-from ocimodel.oci.auth import storage_options
+from ocimodel.files import (
+    CHUNK_SIZE,
+    OCI_SCHEME,
+    is_oci_uri,
+    is_remote,
+    local_path,
+    refuse_symlink,
+)
+from ocimodel.oci.auth import AuthLike, resolve_auth
+from ocimodel.oci.endpoints import (
+    _RESOLVED_HOSTS,  # noqa: F401 - the shared set, cleared by tests
+    EndpointNotResolvableError,
+    ensure_endpoint_resolves,
+)
 
-OCI_SCHEME = "oci://"
-CHUNK_SIZE = 8 * 1024 * 1024
-
-
-def is_oci_uri(s: object) -> bool:
-    """True for an ``oci://`` object storage URI."""
-    return isinstance(s, str) and s.startswith(OCI_SCHEME)
-
-
-class EndpointNotResolvableError(OcimodelError):
-    """The Object Storage endpoint's host name does not resolve (no network, or a typo)."""
-
-
-_RESOLVED_HOSTS: set[str] = set()
-"""Hosts that resolved once; failures are not remembered, so a passing DNS outage heals."""
-_RESOLVED_HOSTS_LIMIT = 256
-
-
-def _resolves(host: str) -> bool:
-    if host in _RESOLVED_HOSTS:
-        return True
-    try:
-        socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):
-        return False
-    if len(_RESOLVED_HOSTS) >= _RESOLVED_HOSTS_LIMIT:
-        _RESOLVED_HOSTS.clear()
-    _RESOLVED_HOSTS.add(host)
-    return True
+__all__ = [
+    "CHUNK_SIZE",
+    "OCI_SCHEME",
+    "EndpointNotResolvableError",
+    "copy_uri",
+    "ensure_endpoint_resolves",
+    "filesystem",
+    "is_oci_uri",
+    "iter_files",
+    "open_uri",
+    "uri_exists",
+    "uri_isdir",
+]
 
 
-def ensure_endpoint_resolves(endpoint: str) -> None:
-    """Fails at once when the endpoint's host does not resolve.
-
-    The SDK retries name-resolution failures like any connection error, which costs about
-    a minute and a half before the caller hears anything; a missing DNS name never heals
-    within that time.
-    """
-    host = urlsplit(endpoint).hostname or ""
-    if host and not _resolves(host):
-        raise EndpointNotResolvableError(
-            f"The Object Storage endpoint {endpoint} does not resolve (host {host!r}). Check "
-            "the network, or, for the local service, set OCIMODEL_SERVICE_ENDPOINT to the "
-            "endpoint `python -m ocimodel.local` printed (or pass auth with "
-            "client_kwargs={'service_endpoint': ...})"
-        )
-
-
-def filesystem(uri: str, auth: Mapping[str, Any] | None = None) -> fsspec.AbstractFileSystem:
-    """The fsspec filesystem serving ``uri``: ocifs for ``oci://``, else the local one."""
+def filesystem(uri: str, auth: AuthLike = None) -> fsspec.AbstractFileSystem:
+    """The fsspec filesystem serving ``uri``: the cached ocifs one of ``auth`` for ``oci://``
+    (its endpoint checked once, when it is built), fsspec's own for another remote scheme,
+    else the local one."""
     if is_oci_uri(uri):
-        fs = fsspec.filesystem("oci", skip_instance_cache=True, **storage_options(auth))
-        client = getattr(fs, "oci_client", None)
-        endpoint = getattr(getattr(client, "base_client", None), "endpoint", "")
-        if endpoint:
-            ensure_endpoint_resolves(endpoint)
-        return fs
+        return resolve_auth(auth).filesystem()
+    if is_remote(uri):
+        return fsspec.filesystem(uri.split("://", 1)[0])
     return fsspec.filesystem("file")
 
 
-def _local_path(uri: str) -> str:
-    """A local filesystem path for a plain path or ``file://`` URI."""
-    if uri.startswith("file://"):
-        uri = uri[len("file://") :]
-    return os.path.expanduser(uri)
-
-
-def open_uri(uri: str, mode: str = "rb", auth: Mapping[str, Any] | None = None) -> IO[Any]:
-    """Opens a local path or oci:// object as a file object (use it as a context manager)."""
-    if is_oci_uri(uri):
+def open_uri(uri: str, mode: str = "rb", auth: AuthLike = None) -> IO[Any]:
+    """Opens a local path or remote object as a file object (use it as a context manager)."""
+    if is_remote(uri):
         return filesystem(uri, auth).open(uri, mode)
-    return open(_local_path(uri), mode)  # noqa: SIM115
+    return open(local_path(uri), mode)
 
 
-def uri_exists(uri: str, auth: Mapping[str, Any] | None = None) -> bool:
-    """True when the local path or oci:// object (or prefix) exists."""
-    if is_oci_uri(uri):
+def uri_exists(uri: str, auth: AuthLike = None) -> bool:
+    """True when the local path or remote object (or prefix) exists."""
+    if is_remote(uri):
         return bool(filesystem(uri, auth).exists(uri))
-    return os.path.exists(_local_path(uri))
+    return os.path.exists(local_path(uri))
 
 
-def uri_isdir(uri: str, auth: Mapping[str, Any] | None = None) -> bool:
-    """True when the local path is a folder or the oci:// URI is a prefix holding objects."""
-    if is_oci_uri(uri):
+def uri_isdir(uri: str, auth: AuthLike = None) -> bool:
+    """True when the local path is a folder or the remote URI is a prefix holding objects."""
+    if is_remote(uri):
         return bool(filesystem(uri, auth).isdir(uri))
-    return os.path.isdir(_local_path(uri))
+    return os.path.isdir(local_path(uri))
 
 
-def copy_uri(src: str, dst: str, auth: Mapping[str, Any] | None = None) -> None:
-    """Streams one file/object from ``src`` to ``dst``; either side may be local or oci://."""
-    if not is_oci_uri(dst):
-        parent = os.path.dirname(os.path.abspath(_local_path(dst)))
+def copy_uri(src: str, dst: str, auth: AuthLike = None) -> None:
+    """Streams one file/object from ``src`` to ``dst``; either side may be local or remote."""
+    if not is_remote(dst):
+        parent = os.path.dirname(os.path.abspath(local_path(dst)))
         os.makedirs(parent, exist_ok=True)
     with open_uri(src, "rb", auth) as fin, open_uri(dst, "wb", auth) as fout:
         shutil.copyfileobj(fin, fout, CHUNK_SIZE)
 
 
-def iter_files(uri: str, auth: Mapping[str, Any] | None = None) -> Iterator[tuple[str, str]]:
+def iter_files(uri: str, auth: AuthLike = None) -> Iterator[tuple[str, str]]:
     """Yields ``(relative_name, full_uri)`` of every file under a local folder or oci:// prefix.
 
     A local folder holding a symbolic link raises UnsafeArchiveError before anything is yielded.
@@ -128,9 +101,7 @@ def iter_files(uri: str, auth: Mapping[str, Any] | None = None) -> Iterator[tupl
             if rel:
                 yield rel, full_uri
         return
-    from ocimodel.archive import refuse_symlink
-
-    base = _local_path(uri)
+    base = local_path(uri)
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()
         for name in [*dirnames, *filenames]:
