@@ -164,11 +164,21 @@ def _sample_for_onnx(X_sample: Any) -> Any:
 
 
 class OnnxModelSaveSerializer(ModelSaveSerializer):
-    """Saves scikit-learn models as ONNX (``model.onnx``); loads them as onnxruntime sessions."""
+    """Saves scikit-learn models as ONNX (``model.onnx``); loads them as onnxruntime sessions.
+
+    Registered in :mod:`ocimodel.serde` as ``"onnx"`` by its dotted path; its score.py is
+    rendered from ``score_onnx.py.jinja2``, which feeds requests to the session as tensors.
+    """
 
     name = "onnx"
     file_name = "model.onnx"
     extension = ".onnx"
+    score_template = "score_onnx.py.jinja2"
+    score_loader = """
+        import onnxruntime
+
+        return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    """
 
     def __init__(
         self,
