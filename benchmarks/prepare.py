@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cloudpickle
 
-    from ocimodel.prepare import prepare_artifact
+    from ocimodel.pipeline import prepare_artifact
 
     model, X_sample, y_sample = build_model(args.rows)
     root = tempfile.mkdtemp(prefix="ocimodel-bench-", dir=args.dir)

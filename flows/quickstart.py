@@ -3,7 +3,7 @@
 Runs against the embedded local OCI service (no cloud account needed): it resolves the conda
 service pack and checks it exists in object storage, like the real service would.
 
-    python -m flows.quickstart [--artifact-dir DIR] [--data-dir DIR]
+    python -m ocimodel.flows.quickstart [--artifact-dir DIR] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.prepare_model import prepare_model
-from tasks.verify import verify_artifact
+from ocimodel.flows.prepare_model import prepare_model
+from ocimodel.tasks.verify import verify_artifact
 
 CONDA_SLUG = "generalml_p311_cpu_x86_64_v1"
 

@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     # artifact and runtime.yaml
-    "ModelArtifact": "ocimodel.artifact",
+    "ModelArtifact": "ocimodel.artifact.model_artifact",
     "RuntimeInfo": "ocimodel.runtime",
     # facade
     "GenericModel": "ocimodel.generic_model",
@@ -76,6 +76,8 @@ _LAZY: dict[str, str] = {
     "ModelSerializerType": "ocimodel.serde",
     "ModelInputSerializerType": "ocimodel.serde",
     # auth
+    "OCIAuth": "ocimodel.oci.auth",
+    "resolve_auth": "ocimodel.oci.auth",
     "set_auth": "ocimodel.oci.auth",
     "api_keys": "ocimodel.oci.auth",
     "resource_principal": "ocimodel.oci.auth",
@@ -123,6 +125,7 @@ __all__ = [
     "ModelTaxonomyMetadata",
     "ModelTaxonomyMetadataItem",
     "NotActiveDeploymentError",
+    "OCIAuth",
     "OcimodelError",
     "PrintItem",
     "RuntimeInfo",
@@ -139,6 +142,7 @@ __all__ = [
     "UseCaseType",
     "api_keys",
     "default_signer",
+    "resolve_auth",
     "resource_principal",
     "set_auth",
 ]
@@ -158,7 +162,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ocimodel.artifact import ModelArtifact
+    from ocimodel.artifact.model_artifact import ModelArtifact
     from ocimodel.generic_model import (
         DataScienceModelType,
         FrameworkSpecificModel,
@@ -184,7 +188,14 @@ if TYPE_CHECKING:
         ModelTaxonomyMetadataItem,
         UseCaseType,
     )
-    from ocimodel.oci.auth import api_keys, default_signer, resource_principal, set_auth
+    from ocimodel.oci.auth import (
+        OCIAuth,
+        api_keys,
+        default_signer,
+        resolve_auth,
+        resource_principal,
+        set_auth,
+    )
     from ocimodel.properties import BaseProperties, ModelProperties
     from ocimodel.runtime import RuntimeInfo
     from ocimodel.schema import Attribute, Domain, Schema

@@ -12,13 +12,15 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocimodel.errors import CondaEnvError
-from ocimodel.oci.storage import is_oci_uri, open_uri
+from ocimodel.files import is_oci_uri
+from ocimodel.layout import CONDA_DEFAULT_BUCKET, CONDA_DEFAULT_NAMESPACE
+from ocimodel.oci.storage import open_uri
 
-DEFAULT_NAMESPACE = "id19sfcrra6z"
-DEFAULT_BUCKET = "service-conda-packs"
+if TYPE_CHECKING:
+    from ocimodel.oci.auth import AuthLike
 INDEX_OBJECT = "service_pack/index.json"
 ENV_NAMESPACE = "CONDA_BUCKET_NS"
 ENV_BUCKET = "CONDA_BUCKET_NAME"
@@ -56,12 +58,18 @@ def normalize_python_version(value: Any) -> str:
 
 
 def index_uri(namespace: str | None = None, bucketname: str | None = None) -> str:
-    """The service pack index URI for a namespace/bucket (arguments, env, then defaults)."""
+    """The service pack index URI for a namespace/bucket (arguments, env, then defaults).
+
+    The reference's defaults (``id19sfcrra6z``, ``service-conda-packs``) mean "not chosen":
+    ``$CONDA_BUCKET_NS`` / ``$CONDA_BUCKET_NAME`` win over them, as the reference documents.
+    """
+    namespace = None if namespace == CONDA_DEFAULT_NAMESPACE else namespace
+    bucketname = None if bucketname == CONDA_DEFAULT_BUCKET else bucketname
     override = os.environ.get(ENV_INDEX_URI)
     if override and namespace is None and bucketname is None:
         return override
-    ns = namespace or os.environ.get(ENV_NAMESPACE) or DEFAULT_NAMESPACE
-    bucket = bucketname or os.environ.get(ENV_BUCKET) or DEFAULT_BUCKET
+    ns = namespace or os.environ.get(ENV_NAMESPACE) or CONDA_DEFAULT_NAMESPACE
+    bucket = bucketname or os.environ.get(ENV_BUCKET) or CONDA_DEFAULT_BUCKET
     return f"oci://{bucket}@{ns}/{INDEX_OBJECT}"
 
 
@@ -114,7 +122,7 @@ def parse_service_pack_index(doc: Any, source_uri: str = "") -> dict[str, CondaE
 def load_service_packs(
     namespace: str | None = None,
     bucketname: str | None = None,
-    auth: Mapping[str, Any] | None = None,
+    auth: AuthLike = None,
 ) -> dict[str, CondaEnvInfo]:
     """Reads the service pack index (through fsspec/ocifs) into slug -> CondaEnvInfo."""
     uri = index_uri(namespace, bucketname)
@@ -146,7 +154,7 @@ def resolve_conda_env(
     *,
     namespace: str | None = None,
     bucketname: str | None = None,
-    auth: Mapping[str, Any] | None = None,
+    auth: AuthLike = None,
     python_version: str | None = None,
     packs: Mapping[str, CondaEnvInfo] | None = None,
 ) -> CondaEnvInfo:

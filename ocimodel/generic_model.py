@@ -1,7 +1,8 @@
 """GenericModel: the object-style facade over the prepare pipeline, as in the reference.
 
-Every method calls the same functions of :mod:`ocimodel.prepare` that the Prefect tasks call;
-this class only keeps state between calls (artifact folder, serializers, metadata, summary).
+Every method calls the same stage functions the Prefect tasks call (the pipeline of
+:mod:`ocimodel.pipeline`, the metadata, introspection and verify stages); this class only keeps
+state between calls (artifact folder, serializers, metadata, summary).
 """
 
 from __future__ import annotations
@@ -12,17 +13,35 @@ import tempfile
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ocimodel import prepare as core
+from ocimodel.artifact.model_artifact import ModelArtifact
 from ocimodel.errors import ArtifactsNotAvailableError
-from ocimodel.introspect import TEST_STATUS, Introspectable
+from ocimodel.introspect import TEST_STATUS, Introspectable, ModelIntrospect, introspect_artifact
+from ocimodel.layout import (
+    CONDA_DEFAULT_BUCKET,
+    CONDA_DEFAULT_NAMESPACE,
+    DEFAULT_MODEL_INPUT_SERIALIZER,
+    DEFAULT_MODEL_SAVE_SERIALIZER,
+    REQUIRED_FILES,
+)
+from ocimodel.metadata.prepared import new_metadata, populate_metadata, read_metadata
+from ocimodel.pipeline import PrepareSpec, run_prepare
 from ocimodel.properties import ModelProperties, check_property_types
+from ocimodel.runtime import RuntimeInfo, read_runtime_yaml
+from ocimodel.schema import DATA_SCHEMA_MAX_COL_NUM, Schema, populate_schema
+from ocimodel.serde import (
+    ModelInputSerializerType,
+    ModelSerializerType,
+    get_model_input_serializer,
+    get_model_save_serializer,
+)
+from ocimodel.serialize import serialize_model
 from ocimodel.summary import ModelState, SummaryDetail, SummaryStatus
+from ocimodel.verify import verify_artifact
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ocimodel.introspect import ModelIntrospect
-    from ocimodel.runtime import RuntimeInfo
+    from ocimodel.oci.auth import AuthLike
 
 
 class DataScienceModelType(str):
@@ -39,22 +58,6 @@ class ModelDeploymentRuntimeType:
     CONTAINER = "container"
 
 
-def _serializer_types() -> tuple[Any, Any]:
-    from ocimodel.serde import ModelInputSerializerType, ModelSerializerType
-
-    return ModelSerializerType, ModelInputSerializerType
-
-
-class _ClassProperty:
-    """A read-only attribute computed on the class (used for the serializer type enums)."""
-
-    def __init__(self, getter: Callable[[], Any]):
-        self.getter = getter
-
-    def __get__(self, instance: Any, owner: type) -> Any:
-        return self.getter()
-
-
 class MetadataMixin:
     """Populates taxonomy, custom and provenance metadata and the input/output schemas.
 
@@ -66,18 +69,18 @@ class MetadataMixin:
         self,
         use_case_type: str | None = None,
         data_sample: Any = None,
-        X_sample: Any = None,  # noqa: N803 - the reference's name
+        X_sample: Any = None,
         y_sample: Any = None,
         training_script_path: str | None = None,
         training_id: str | None = None,
         ignore_pending_changes: bool = True,
-        max_col_num: int = 2000,
+        max_col_num: int = DATA_SCHEMA_MAX_COL_NUM,
         ignore_conda_error: bool = False,
         **kwargs: Any,
     ) -> None:
         """Populates taxonomy, custom and provenance metadata and the input/output schemas."""
         X_sample, y_sample = _split_data_sample(data_sample, X_sample, y_sample)
-        self._metadata = core.populate_metadata(
+        self._metadata = populate_metadata(
             self.estimator,
             self.artifact_dir,
             metadata=self._metadata,
@@ -97,9 +100,9 @@ class MetadataMixin:
     def populate_schema(
         self,
         data_sample: Any = None,
-        X_sample: Any = None,  # noqa: N803 - the reference's name
+        X_sample: Any = None,
         y_sample: Any = None,
-        max_col_num: int = 2000,
+        max_col_num: int = DATA_SCHEMA_MAX_COL_NUM,
         **kwargs: Any,
     ) -> None:
         """Builds input/output schemas from samples; large ones go to files in the artifact.
@@ -109,7 +112,7 @@ class MetadataMixin:
         """
         force_overwrite = bool(kwargs.pop("force_overwrite", False))
         X_sample, y_sample = _split_data_sample(data_sample, X_sample, y_sample)
-        schema_input, schema_output = core.populate_schema(
+        schema_input, schema_output = populate_schema(
             X_sample,
             y_sample,
             max_col_num=max_col_num,
@@ -128,8 +131,8 @@ class GenericModel(MetadataMixin, Introspectable):
     Works with any object that has ``predict`` (or is callable through a custom score.py).
     """
 
-    model_save_serializer_type = _ClassProperty(lambda: _serializer_types()[0])
-    model_input_serializer_type = _ClassProperty(lambda: _serializer_types()[1])
+    model_save_serializer_type = ModelSerializerType
+    model_input_serializer_type = ModelInputSerializerType
     _DEFAULT_AUTO_SERIALIZE_DATA = True
     """Tagged JSON leaves plain JSON values as they are, so serializing is always safe."""
 
@@ -138,7 +141,7 @@ class GenericModel(MetadataMixin, Introspectable):
         estimator: Callable | None = None,
         artifact_dir: str | None = None,
         properties: ModelProperties | Mapping[str, Any] | None = None,
-        auth: dict | None = None,
+        auth: AuthLike = None,
         serialize: bool = True,
         model_save_serializer: Any = None,
         model_input_serializer: Any = None,
@@ -147,8 +150,8 @@ class GenericModel(MetadataMixin, Introspectable):
         self.estimator = estimator
         self.model_save_serializer: Any = None
         self.model_input_serializer: Any = None
-        self.set_model_save_serializer(model_save_serializer or "cloudpickle")
-        self.set_model_input_serializer(model_input_serializer or "json")
+        self.set_model_save_serializer(model_save_serializer or DEFAULT_MODEL_SAVE_SERIALIZER)
+        self.set_model_input_serializer(model_input_serializer or DEFAULT_MODEL_INPUT_SERIALIZER)
         self.properties = _as_properties(properties)
         # Created only once every argument is known good, so a bad one leaves no folder behind.
         self.artifact_dir = os.path.abspath(
@@ -166,7 +169,7 @@ class GenericModel(MetadataMixin, Introspectable):
         self.dsc_model: Any = None
         self._model_id: str | None = None
         self._score: Any = None
-        self._metadata = core.new_metadata()
+        self._metadata = new_metadata()
         self._introspect: ModelIntrospect | None = None
         self._summary_status = SummaryStatus()
         self._kwargs = kwargs
@@ -181,23 +184,15 @@ class GenericModel(MetadataMixin, Introspectable):
 
     def set_model_save_serializer(self, model_save_serializer: Any) -> None:
         """Registers the serializer that saves the model (a name like "cloudpickle", or a SERDE)."""
-        from ocimodel.serde import get_model_save_serializer
-
         self.model_save_serializer = get_model_save_serializer(model_save_serializer)
 
     def set_model_input_serializer(self, model_input_serializer: Any) -> None:
         """Registers the serializer of data passed to verify/predict ("json", or a SERDE)."""
-        from ocimodel.serde import get_model_input_serializer
-
         self.model_input_serializer = get_model_input_serializer(model_input_serializer)
 
     def get_model_serializer(self) -> Any:
         """The model save serializer."""
         return self.model_save_serializer
-
-    def get_data_serializer(self) -> Any:
-        """The model input serializer."""
-        return self.model_input_serializer
 
     # --- metadata properties -----------------------------------------------------------------
 
@@ -253,11 +248,6 @@ class GenericModel(MetadataMixin, Introspectable):
         return self._taxonomy_value("FrameworkVersion")
 
     @property
-    def hyperparameter(self) -> Any:
-        """The model's hyperparameters, once metadata has been populated."""
-        return self._taxonomy_value("Hyperparameters")
-
-    @property
     def model_id(self) -> str | None:
         """The model OCID once saved to the model catalog."""
         return self._model_id
@@ -280,14 +270,14 @@ class GenericModel(MetadataMixin, Introspectable):
         as_onnx: bool = False,
         initial_types: list[tuple] | None = None,
         force_overwrite: bool = False,
-        namespace: str = core.DEFAULT_NAMESPACE,
+        namespace: str = CONDA_DEFAULT_NAMESPACE,
         use_case_type: str | None = None,
-        X_sample: Any = None,  # noqa: N803 - the reference's name
+        X_sample: Any = None,
         y_sample: Any = None,
         training_script_path: str | None = None,
         training_id: str | None = None,
         ignore_pending_changes: bool = True,
-        max_col_num: int = 2000,
+        max_col_num: int = DATA_SCHEMA_MAX_COL_NUM,
         ignore_conda_error: bool = False,
         score_py_uri: str | None = None,
         **kwargs: Any,
@@ -314,8 +304,7 @@ class GenericModel(MetadataMixin, Introspectable):
         check_property_types({**stored, "inference_python_version": inference_python_version})
         if as_onnx:
             self.set_model_save_serializer(_onnx_serializer(initial_types, X_sample))
-        result = core.prepare_artifact(
-            self.estimator,
+        spec = PrepareSpec.of(
             self.artifact_dir,
             inference_conda_env=inference_conda_env,
             inference_python_version=inference_python_version,
@@ -327,11 +316,8 @@ class GenericModel(MetadataMixin, Introspectable):
             serialize=self.serialize,
             force_overwrite=force_overwrite,
             namespace=namespace,
-            bucketname=kwargs.pop("bucketname", core.DEFAULT_BUCKET),
-            auth=self.auth,
+            bucketname=kwargs.pop("bucketname", CONDA_DEFAULT_BUCKET),
             use_case_type=use_case_type,
-            X_sample=X_sample,
-            y_sample=y_sample,
             training_script_path=training_script_path,
             training_id=training_id,
             ignore_pending_changes=ignore_pending_changes,
@@ -339,8 +325,15 @@ class GenericModel(MetadataMixin, Introspectable):
             ignore_conda_error=ignore_conda_error,
             score_py_uri=score_py_uri,
             properties=props.to_dict(),
-            metadata=self._metadata,
             **kwargs,
+        )
+        result = run_prepare(
+            self.estimator,
+            spec,
+            X_sample=X_sample,
+            y_sample=y_sample,
+            auth=self.auth,
+            metadata=self._metadata,
         )
         self.model_file_name = result.model_file_name
         self.runtime_info = result.runtime_info
@@ -376,13 +369,13 @@ class GenericModel(MetadataMixin, Introspectable):
         as_onnx: bool = False,
         initial_types: list[tuple] | None = None,
         force_overwrite: bool = False,
-        X_sample: Any = None,  # noqa: N803 - the reference's name
+        X_sample: Any = None,
         **kwargs: Any,
     ) -> None:
         """Saves the model into the artifact with the model save serializer (or as ONNX)."""
         if as_onnx:
             self.set_model_save_serializer(_onnx_serializer(initial_types, X_sample))
-        result = core.serialize_model(
+        result = serialize_model(
             self.estimator,
             self.artifact_dir,
             model_file_name=kwargs.get("model_file_name") or self.model_file_name,
@@ -407,8 +400,6 @@ class GenericModel(MetadataMixin, Introspectable):
         ``auto_serialize_data`` (default True) sends ``data`` through the input serializer,
         so ndarrays and DataFrames arrive with their types.
         """
-        from ocimodel.verify import verify_artifact
-
         self._require_artifact()
         if reload_artifacts:
             self.reload_runtime_info()
@@ -430,7 +421,7 @@ class GenericModel(MetadataMixin, Introspectable):
 
         The results are kept in the ArtifactTestResults taxonomy metadata.
         """
-        self._introspect = core.introspect_artifact(
+        self._introspect = introspect_artifact(
             self.artifact_dir, auth=self.auth, metadata=self._metadata
         )
         if self._introspect.status == TEST_STATUS.NOT_PASSED:
@@ -461,7 +452,7 @@ class GenericModel(MetadataMixin, Introspectable):
     def _require_artifact(self) -> None:
         missing = [
             name
-            for name in (core.SCORE_PY, core.RUNTIME_YAML)
+            for name in REQUIRED_FILES
             if not os.path.isfile(os.path.join(self.artifact_dir, name))
         ]
         if missing:
@@ -471,8 +462,6 @@ class GenericModel(MetadataMixin, Introspectable):
 
     def reload_runtime_info(self) -> None:
         """Reads runtime.yaml of the artifact into ``runtime_info``."""
-        from ocimodel.runtime import read_runtime_yaml
-
         self.runtime_info = read_runtime_yaml(self.artifact_dir)
 
     def reload(self) -> GenericModel:
@@ -492,7 +481,7 @@ class GenericModel(MetadataMixin, Introspectable):
         uri: str,
         model_file_name: str | None = None,
         artifact_dir: str | None = None,
-        auth: dict | None = None,
+        auth: AuthLike = None,
         force_overwrite: bool | None = False,
         properties: ModelProperties | Mapping[str, Any] | None = None,
         ignore_conda_error: bool | None = False,
@@ -503,8 +492,6 @@ class GenericModel(MetadataMixin, Introspectable):
         Without ``artifact_dir`` an archive goes to a new temporary folder, removed again if
         loading fails.
         """
-        from ocimodel.artifact import ModelArtifact
-
         target = artifact_dir or (uri if os.path.isdir(os.path.expanduser(uri)) else None)
         temporary = None if target else tempfile.mkdtemp(prefix="ocimodel-artifact-")
         try:
@@ -533,7 +520,7 @@ class GenericModel(MetadataMixin, Introspectable):
         cls,
         artifact: Any,
         properties: ModelProperties | Mapping[str, Any] | None,
-        auth: dict | None,
+        auth: AuthLike,
         ignore_conda_error: bool | None,
         **kwargs: Any,
     ) -> GenericModel:
@@ -551,7 +538,7 @@ class GenericModel(MetadataMixin, Introspectable):
         model.model_artifact = artifact
         model._score = artifact.score
         model.runtime_info = artifact.runtime_info
-        stored = core.read_metadata(artifact.artifact_dir)
+        stored = read_metadata(artifact.artifact_dir)
         if stored is not None:
             model._metadata = stored
         env = artifact.runtime_info.model_deployment.inference_conda_env
@@ -587,22 +574,18 @@ def _as_properties(properties: ModelProperties | Mapping[str, Any] | None) -> Mo
 def _as_schema(value: Any) -> Any:
     if value is None or hasattr(value, "to_dict"):
         return value
-    from ocimodel.schema import Schema
-
     return Schema.from_dict(value) if isinstance(value, Mapping) else Schema.from_json(value)
 
 
-def _split_data_sample(data_sample: Any, X_sample: Any, y_sample: Any) -> tuple[Any, Any]:  # noqa: N803
+def _split_data_sample(data_sample: Any, X_sample: Any, y_sample: Any) -> tuple[Any, Any]:
     """Uses ``data_sample``'s X/y when given (an object with ``X`` and ``y`` attributes)."""
     if data_sample is not None:
-        X_sample = getattr(data_sample, "X", X_sample)  # noqa: N806
+        X_sample = getattr(data_sample, "X", X_sample)
         y_sample = getattr(data_sample, "y", y_sample)
     return X_sample, y_sample
 
 
-def _onnx_serializer(initial_types: list[tuple] | None, X_sample: Any) -> Any:  # noqa: N803
-    from ocimodel.serde import get_model_save_serializer
-
+def _onnx_serializer(initial_types: list[tuple] | None, X_sample: Any) -> Any:
     options = {}
     if initial_types is not None:
         options["initial_types"] = initial_types
@@ -611,7 +594,5 @@ def _onnx_serializer(initial_types: list[tuple] | None, X_sample: Any) -> Any:  
     return get_model_save_serializer("onnx", **options)
 
 
-def _open_artifact(artifact_dir: str, model_file_name: str | None, auth: dict | None) -> Any:
-    from ocimodel.artifact import ModelArtifact
-
+def _open_artifact(artifact_dir: str, model_file_name: str | None, auth: AuthLike) -> Any:
     return ModelArtifact(artifact_dir, model_file_name=model_file_name, auth=auth)

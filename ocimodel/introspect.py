@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import functools
 import os
-import re
 import warnings
 from abc import ABC
 from collections.abc import Callable, Mapping
@@ -18,19 +17,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ocimodel.errors import IntrospectionNotPassed
+from ocimodel.layout import MODEL_ARTIFACT_VERSION, RUNTIME_YAML, SCORE_PY
+from ocimodel.metadata.enums import MetadataTaxonomyKeys
+from ocimodel.oci.auth import resolve_auth
+from ocimodel.runtime import SUPPORTED_PYTHON_VERSIONS, field_problems, python_version_supported
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCORE_PY = "score.py"
-RUNTIME_YAML = "runtime.yaml"
-MODEL_ARTIFACT_VERSION = "3.0"
-SUPPORTED_PYTHON_VERSIONS = tuple(f"3.{minor}" for minor in range(7, 15))
+    from ocimodel.oci.auth import AuthLike
+
 REMOTE_CHECK_TIMEOUT = 10.0
 CATALOG_MESSAGE_MAX_CHARS = 300
 """Longest check message kept in the ArtifactTestResults metadata (the table keeps it whole),
 so the size of the results in the model catalog has a known upper bound."""
-_OCI_URI = re.compile(r"^oci://[^/@]+@[^/@]+/.+")
 
 
 class TEST_STATUS(str):
@@ -261,7 +261,7 @@ def _check_runtime(path: str, checks: _Checks, exists: RemoteExists | None) -> N
         checks.skipped(_RUNTIME_KEYS[1:], "Skipped because runtime.yaml could not be read.")
         return
     version = runtime.get("MODEL_ARTIFACT_VERSION")
-    if str(version) == MODEL_ARTIFACT_VERSION:
+    if not field_problems("MODEL_ARTIFACT_VERSION", version):
         checks.passed("runtime_version", f"MODEL_ARTIFACT_VERSION is {MODEL_ARTIFACT_VERSION}.")
     else:
         checks.failed(
@@ -271,8 +271,7 @@ def _check_runtime(path: str, checks: _Checks, exists: RemoteExists | None) -> N
         )
     env = _inference_env(runtime)
     python = env.get("INFERENCE_PYTHON_VERSION")
-    major_minor = ".".join(str(python).split(".")[:2]) if python is not None else None
-    if major_minor in SUPPORTED_PYTHON_VERSIONS and re.fullmatch(r"3\.\d+(\.\d+)?", str(python)):
+    if python_version_supported(python):
         checks.passed("runtime_env_python", f"INFERENCE_PYTHON_VERSION is {python}.")
     else:
         checks.failed(
@@ -282,7 +281,9 @@ def _check_runtime(path: str, checks: _Checks, exists: RemoteExists | None) -> N
             "(prepare(inference_python_version=...)).",
         )
     env_path = env.get("INFERENCE_ENV_PATH")
-    if isinstance(env_path, str) and _OCI_URI.match(env_path.strip()):
+    env_path = env_path.strip() if isinstance(env_path, str) else env_path
+    path_key = "MODEL_DEPLOYMENT.INFERENCE_CONDA_ENV.INFERENCE_ENV_PATH"
+    if env_path and not field_problems(path_key, env_path):
         checks.passed("runtime_env_path", f"INFERENCE_ENV_PATH is {env_path}.")
     else:
         checks.failed(
@@ -293,7 +294,7 @@ def _check_runtime(path: str, checks: _Checks, exists: RemoteExists | None) -> N
         )
         checks.skipped("runtime_path_exist", "Skipped because INFERENCE_ENV_PATH is not set.")
         return
-    _check_env_path_exists(env_path.strip(), checks, exists)
+    _check_env_path_exists(env_path, checks, exists)
 
 
 def _check_env_path_exists(uri: str, checks: _Checks, exists: RemoteExists | None) -> None:
@@ -322,29 +323,29 @@ def _check_env_path_exists(uri: str, checks: _Checks, exists: RemoteExists | Non
         )
 
 
-def _bounded_filesystem(auth: dict | None, timeout: float) -> Any:
+@functools.lru_cache(maxsize=1)
+def _no_retry() -> tuple[Any, Any]:
+    """One retry and one circuit-breaker strategy object, so the bounded filesystem of an auth
+    is built once and reused (its cache key holds them)."""
+    import oci
+
+    return oci.retry.NoneRetryStrategy(), oci.circuit_breaker.NoCircuitBreakerStrategy()
+
+
+def _bounded_filesystem(auth: AuthLike, timeout: float) -> Any:
     """An ocifs filesystem whose every SDK call gives up after ``timeout`` seconds.
 
     No retries and no circuit breaker: each call is one request with a connect and a read
     timeout, so an unanswering endpoint costs at most ``timeout`` per request and leaves no
     work running behind the caller.
     """
-    import fsspec
-    import oci
-
-    from ocimodel.oci.auth import storage_options
-
-    options = dict(storage_options(auth))
-    options["config_kwargs"] = {
-        **options.get("config_kwargs", {}),
-        "timeout": (timeout, timeout),
-        "retry_strategy": oci.retry.NoneRetryStrategy(),
-        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-    }
-    return fsspec.filesystem("oci", skip_instance_cache=True, **options)
+    retry, breaker = _no_retry()
+    return resolve_auth(auth).filesystem(
+        timeout=(timeout, timeout), retry_strategy=retry, circuit_breaker_strategy=breaker
+    )
 
 
-def _default_exists(auth: dict | None, timeout: float) -> RemoteExists:
+def _default_exists(auth: AuthLike, timeout: float) -> RemoteExists:
     """Object (or prefix) lookup bounded by ``timeout`` per request; errors other than
     "not found" propagate so the check is Skipped rather than Failed."""
 
@@ -362,7 +363,7 @@ def _default_exists(auth: dict | None, timeout: float) -> RemoteExists:
 def run_checks(
     artifact_dir: str,
     *,
-    auth: dict | None = None,
+    auth: AuthLike = None,
     check_remote: bool = True,
     remote_timeout: float = REMOTE_CHECK_TIMEOUT,
     exists: RemoteExists | None = None,
@@ -453,7 +454,7 @@ class ModelIntrospect:
         self,
         artifact: Any,
         *,
-        auth: dict | None = None,
+        auth: AuthLike = None,
         check_remote: bool = True,
         remote_timeout: float = REMOTE_CHECK_TIMEOUT,
     ) -> None:
@@ -516,3 +517,23 @@ class ModelIntrospect:
         if not self.results:
             return f"ModelIntrospect({self.artifact_dir!r}, status={self.status})"
         return self.to_dataframe().to_string(index=False)
+
+
+def introspect_artifact(
+    artifact_dir: str,
+    *,
+    auth: AuthLike = None,
+    check_remote: bool = True,
+    metadata: Any = None,
+) -> ModelIntrospect:
+    """Runs introspection; records the results in ``metadata``'s ArtifactTestResults if given."""
+    intro = ModelIntrospect(artifact_dir, auth=auth, check_remote=check_remote)
+    intro.run()
+    if metadata is not None:
+        record_test_results(metadata.taxonomy, intro)
+    return intro
+
+
+def record_test_results(taxonomy: Any, intro: ModelIntrospect) -> None:
+    """Stores introspection results as the ArtifactTestResults taxonomy value."""
+    taxonomy.update_values(**{MetadataTaxonomyKeys.ARTIFACT_TEST_RESULT: intro.to_dict()})

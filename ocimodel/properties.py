@@ -13,9 +13,14 @@ import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocimodel.errors import OcimodelError
+from ocimodel.files import is_remote, local_path, write_text_atomic
+from ocimodel.oci.storage import open_uri, uri_exists
+
+if TYPE_CHECKING:
+    from ocimodel.oci.auth import AuthLike
 
 P = TypeVar("P", bound="BaseProperties")
 _PATH_FIELDS = frozenset({"training_script_path"})
@@ -107,7 +112,7 @@ class BaseProperties:
         return cls().with_dict(obj_dict)
 
     @classmethod
-    def from_config(cls: type[P], uri: str, profile: str, auth: dict | None = None) -> P:
+    def from_config(cls: type[P], uri: str, profile: str, auth: AuthLike = None) -> P:
         """Loads one profile of an INI config file (local path or oci:// URI)."""
         parser = _read_ini(uri, auth)
         if not parser.has_section(profile):
@@ -119,7 +124,7 @@ class BaseProperties:
         return cls().with_config(dict(parser.items(profile)))
 
     def to_config(
-        self, uri: str, profile: str, force_overwrite: bool = False, auth: dict | None = None
+        self, uri: str, profile: str, force_overwrite: bool = False, auth: AuthLike = None
     ) -> None:
         """Saves the properties as one profile of an INI config file, keeping other profiles."""
         parser = _read_ini(uri, auth, missing_ok=True)
@@ -172,47 +177,29 @@ def _text_or_none(value: Any) -> Any:
     return value
 
 
-def _is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
-
-
-def _read_ini(uri: str, auth: dict | None, missing_ok: bool = False) -> configparser.ConfigParser:
+def _read_ini(uri: str, auth: AuthLike, missing_ok: bool = False) -> configparser.ConfigParser:
     """Parses an INI file from a local path or object storage; empty when missing and allowed."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # keep property names as written
-    if _is_remote(uri):
-        from ocimodel.oci.storage import open_uri, uri_exists
-
-        if not uri_exists(uri, auth=auth):
-            if missing_ok:
-                return parser
-            raise FileNotFoundError(f"Config file {uri!r} does not exist; check the URI.")
-        with open_uri(uri, "rb", auth=auth) as fh:
-            parser.read_string(fh.read().decode("utf-8"))
-        return parser
-    path = os.path.expanduser(uri)
-    if not os.path.exists(path):
+    if not uri_exists(uri, auth=auth):
         if missing_ok:
             return parser
-        raise FileNotFoundError(f"Config file {uri!r} does not exist; check the path.")
-    parser.read(path, encoding="utf-8")
+        what = "URI" if is_remote(uri) else "path"
+        raise FileNotFoundError(f"Config file {uri!r} does not exist; check the {what}.")
+    with open_uri(uri, "rb", auth=auth) as fh:
+        parser.read_string(fh.read().decode("utf-8"))
     return parser
 
 
-def _write_text(uri: str, text: str, auth: dict | None) -> None:
+def _write_text(uri: str, text: str, auth: AuthLike) -> None:
     """Writes a whole text file locally (atomically) or to object storage."""
-    if _is_remote(uri):
-        from ocimodel.oci.storage import open_uri
-
+    if is_remote(uri):
         with open_uri(uri, "wb", auth=auth) as fh:
             fh.write(text.encode("utf-8"))
         return
-    path = os.path.expanduser(uri)
+    path = local_path(uri)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 @dataclass

@@ -1,57 +1,48 @@
-"""runtime.yaml of an OCI Data Science model artifact (format ``MODEL_ARTIFACT_VERSION: '3.0'``).
+"""The runtime.yaml stage: its schema and rules, RuntimeInfo, and building it for an artifact.
 
+runtime.yaml of an OCI Data Science model artifact (format ``MODEL_ARTIFACT_VERSION: '3.0'``).
 The schema is data (:data:`RUNTIME_SCHEMA` plus :data:`CROSS_FIELD_RULES`); validation collects
-every problem before raising :class:`ocimodel.errors.RuntimeYamlError`.
+every problem before raising :class:`ocimodel.errors.RuntimeYamlError`. Introspection checks an
+artifact against the same rules. Conda environments resolve through :mod:`ocimodel.conda`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ocimodel.conda import ENV_TYPES, PYTHON_VERSION_RE
-from ocimodel.errors import OcimodelError, RuntimeYamlError
+from ocimodel import conda
+from ocimodel.conda import ENV_TYPES, PYTHON_VERSION_RE, CondaEnvInfo
+from ocimodel.errors import (
+    ArtifactFileExistsError,
+    ArtifactInputError,
+    CondaEnvError,
+    RuntimeYamlError,
+)
+from ocimodel.files import (
+    ensure_artifact_dir,
+    is_oci_uri,
+    write_converging,
+    write_text_atomic,
+)
+from ocimodel.layout import (
+    CONDA_DEFAULT_BUCKET,
+    CONDA_DEFAULT_NAMESPACE,
+    DEFAULT_MODEL_IGNORE,
+    MODEL_ARTIFACT_VERSION,
+    MODEL_IGNORE,
+    RUNTIME_YAML,
+)
 
-RUNTIME_YAML = "runtime.yaml"
-MODEL_ARTIFACT_VERSION = "3.0"
+if TYPE_CHECKING:
+    from ocimodel.oci.auth import AuthLike
+
 OCI_PATH_RE = re.compile(r"^oci://[^/@\s]+@[^/\s]+/.+$")
-
-
-class ArtifactFileExistsError(FileExistsError, OcimodelError):
-    """A file of the artifact exists and force_overwrite=False; nothing was replaced."""
-
-    def __init__(self, paths: list[str] | str):
-        self.paths = [paths] if isinstance(paths, str) else list(paths)
-        shown = ", ".join(self.paths[:10]) + (" ..." if len(self.paths) > 10 else "")
-        super().__init__(
-            f"These artifact files already exist: {shown}. Pass force_overwrite=True to replace "
-            "them, or use another artifact_dir."
-        )
-
-
-class ArtifactPathIsFolderError(ArtifactFileExistsError):
-    """A folder sits where an artifact file must go; force_overwrite never removes folders."""
-
-    def __init__(self, path: str):
-        self.paths = [path]
-        FileExistsError.__init__(
-            self,
-            f"{path!r} is a folder, but the artifact needs a file there. Remove that folder "
-            "(or move it elsewhere), then run again.",
-        )
-
-
-def check_not_folder(path: str) -> None:
-    """Raises ArtifactPathIsFolderError when ``path`` is a folder (a link to one is replaced)."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        raise ArtifactPathIsFolderError(path)
 
 
 @dataclass(frozen=True)
@@ -191,6 +182,31 @@ def _check_node(prefix: str, schema: Mapping[str, Any], node: Any) -> list[str]:
         else:
             problems.extend(_check_node(dotted, spec, value))
     return problems
+
+
+SUPPORTED_PYTHON_VERSIONS = tuple(f"3.{minor}" for minor in range(7, 15))
+"""Python versions (major.minor) a model deployment's conda runtime can run."""
+
+
+def _field(dotted: str) -> Field:
+    node: Any = RUNTIME_SCHEMA
+    for part in dotted.split("."):
+        node = node[part]
+    if not isinstance(node, Field):
+        raise KeyError(f"{dotted} is a section of runtime.yaml, not a value")
+    return node
+
+
+def field_problems(dotted: str, value: Any) -> list[str]:
+    """Problems of one runtime.yaml value (``None`` when absent) against its schema field."""
+    return _check_leaf(dotted, _field(dotted), value, value is not None)
+
+
+def python_version_supported(value: Any) -> bool:
+    """True for a valid INFERENCE_PYTHON_VERSION that a deployment supports (3.7 to 3.14)."""
+    if not isinstance(value, str) or not PYTHON_VERSION_RE.match(value):
+        return False
+    return ".".join(value.split(".")[:2]) in SUPPORTED_PYTHON_VERSIONS
 
 
 def validate_runtime_dict(doc: Any) -> list[str]:
@@ -346,81 +362,183 @@ def read_runtime_yaml(path: str) -> RuntimeInfo:
     return RuntimeInfo.from_yaml(text=text, uri=path)
 
 
-def write_converging(path: str, data: bytes, force_overwrite: bool = False) -> bool:
-    """Writes ``data`` atomically unless ``path`` already holds exactly it; True if written.
+# --- building runtime.yaml for an artifact -----------------------------------------------------
 
-    A different existing file is replaced only with ``force_overwrite``; otherwise
-    ArtifactFileExistsError is raised and the file is left as it was.
+
+PROVENANCE_ENV = {
+    "PROJECT_OCID": "PROJECT_OCID",
+    "TENANCY_OCID": "TENANCY_OCID",
+    "USER_OCID": "USER_OCID",
+    "TRAINING_COMPARTMENT_OCID": "NB_SESSION_COMPARTMENT_OCID",
+    "TRAINING_RESOURCE_OCID": "NB_SESSION_OCID",
+    "TRAINING_REGION": "NB_REGION",
+    "VM_IMAGE_INTERNAL_ID": "VM_ID",
+}
+"""MODEL_PROVENANCE keys and the environment variables (of a notebook session) they come from."""
+
+
+def _empty_env(slug: str = "", path: str = "", python: str = "") -> CondaEnvInfo:
+    kind = conda.TYPE_PUBLISHED if is_oci_uri(path) else ""
+    return CondaEnvInfo(slug=slug, path=path, python_version=python, type=kind)
+
+
+def build_runtime_info(
+    artifact_dir: str,
+    inference_conda_env: str | None,
+    *,
+    inference_python_version: str | None = None,
+    training_conda_env: str | None = None,
+    training_python_version: str | None = None,
+    namespace: str = CONDA_DEFAULT_NAMESPACE,
+    bucketname: str = CONDA_DEFAULT_BUCKET,
+    auth: AuthLike = None,
+    ignore_conda_error: bool = False,
+    provenance: Mapping[str, str] | None = None,
+) -> RuntimeInfo:
+    """The runtime.yaml content for an artifact folder; writes nothing.
+
+    Slugs resolve through the service pack index; an ``oci://`` path is a published pack.
+    ``provenance`` overrides MODEL_PROVENANCE keys (e.g. ``{"PROJECT_OCID": ...}``).
+    Raises CondaEnvError when no inference python version is given or resolvable.
     """
-    check_not_folder(path)
-    if os.path.isfile(path):
-        if os.path.getsize(path) == len(data):
-            with open(path, "rb") as fh:
-                if fh.read() == data:
-                    return False
-        if not force_overwrite:
-            raise ArtifactFileExistsError(path)
-    write_bytes_atomic(path, data)
-    return True
+    ignore = bool(ignore_conda_error)
+    packs_cache: dict[str, Any] = {}
 
-
-_TEMP_FILE_FLAGS = (
-    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-)
-
-
-def _create_unique(folder: str, prefix: str, suffix: str, create: Callable[[str], Any]) -> Any:
-    for _ in range(tempfile.TMP_MAX):
-        path = os.path.join(folder, f"{prefix}{uuid.uuid4().hex}{suffix}")
+    def resolve(value: str | None, python: str | None) -> CondaEnvInfo:
+        python = conda.normalize_python_version(python)
+        if not value:
+            if ignore:
+                return _empty_env(python=python)
+            raise CondaEnvError(
+                "inference_conda_env is empty. Pass a service pack slug or a full "
+                "oci://bucket@namespace/path of a published pack, or "
+                "ignore_conda_error=True for a container runtime."
+            )
         try:
-            return create(path)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name in {folder!r}; remove its {prefix}* entries")
+            if not is_oci_uri(value) and "packs" not in packs_cache:
+                packs_cache["packs"] = conda.load_service_packs(namespace, bucketname, auth)
+            return conda.resolve_conda_env(
+                value, python_version=python, packs=packs_cache.get("packs")
+            )
+        except CondaEnvError:
+            if not ignore:
+                raise
+            if is_oci_uri(value):
+                return _empty_env(conda.slug_from_path(value), value, python)
+            return _empty_env(slug=value, python=python)
 
-
-def create_temp_file(folder: str, prefix: str = ".tmp-", suffix: str = "") -> tuple[int, str]:
-    """Create a new, uniquely named file in ``folder``; return its open descriptor and path.
-
-    Unlike ``tempfile.mkstemp`` (always 0600) the file gets the mode ``open()`` would give it,
-    0o666 less the umask, so that files renamed into place look like any other written file.
-    """
-    return _create_unique(
-        folder, prefix, suffix, lambda path: (os.open(path, _TEMP_FILE_FLAGS, 0o666), path)
+    inference = resolve(inference_conda_env, inference_python_version)
+    if inference.path and not inference.python_version:
+        raise CondaEnvError(
+            f"No python version is known for inference conda env {inference.path!r}. Pass "
+            "inference_python_version='3.11' (the pack's python), or a service pack slug "
+            "whose python version the index lists."
+        )
+    if training_conda_env:
+        training = resolve(training_conda_env, training_python_version)
+    else:
+        training = CondaEnvInfo(
+            inference.slug,
+            inference.path,
+            conda.normalize_python_version(training_python_version) or inference.python_version,
+            inference.type,
+        )
+    prov = _provenance_values(os.path.abspath(os.fspath(artifact_dir)), provenance)
+    return RuntimeInfo(
+        model_deployment=ModelDeployment(
+            InferenceCondaEnv(
+                inference.path, inference.slug, inference.type, inference.python_version
+            )
+        ),
+        model_provenance=ModelProvenance(
+            project_ocid=prov["PROJECT_OCID"],
+            tenancy_ocid=prov["TENANCY_OCID"],
+            training_code=TrainingCode(prov["ARTIFACT_DIRECTORY"]),
+            training_compartment_ocid=prov["TRAINING_COMPARTMENT_OCID"],
+            training_conda_env=TrainingCondaEnv(
+                training.path, training.slug, training.type, training.python_version
+            ),
+            training_region=prov["TRAINING_REGION"],
+            training_resource_ocid=prov["TRAINING_RESOURCE_OCID"],
+            user_ocid=prov["USER_OCID"],
+            vm_image_internal_id=prov["VM_IMAGE_INTERNAL_ID"],
+        ),
     )
 
 
-def create_temp_dir(folder: str, prefix: str = ".tmp-") -> str:
-    """Create a new, uniquely named folder in ``folder`` with the umask-derived mode; its path.
+def _provenance_values(artifact_dir: str, overrides: Mapping[str, str] | None) -> dict[str, str]:
+    """MODEL_PROVENANCE values from the environment, then ``overrides``."""
+    prov = {key: os.environ.get(env, "") for key, env in PROVENANCE_ENV.items()}
+    if not prov["TRAINING_RESOURCE_OCID"]:
+        prov["TRAINING_RESOURCE_OCID"] = os.environ.get("JOB_RUN_OCID", "")
+    prov["ARTIFACT_DIRECTORY"] = artifact_dir
+    unknown = set(overrides or {}) - set(prov)
+    if unknown:
+        raise ArtifactInputError(
+            f"Unknown provenance keys {sorted(unknown)}; use keys among {sorted(prov)}."
+        )
+    prov.update({k: str(v) for k, v in (overrides or {}).items() if v is not None})
+    return prov
 
-    Unlike ``tempfile.mkdtemp`` (always 0700), for folders that are renamed into place.
+
+def save_runtime_info(artifact_dir: str, info: RuntimeInfo, force_overwrite: bool = False) -> str:
+    """Validates ``info`` and writes it as runtime.yaml (plus a default .model-ignore).
+
+    An identical runtime.yaml is left as is; a different one is replaced only with
+    ``force_overwrite``, else ArtifactFileExistsError and nothing changes.
     """
-
-    def make(path: str) -> str:
-        os.mkdir(path, 0o777)
-        return path
-
-    return _create_unique(folder, prefix, "", make)
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Writes bytes through a temporary file and a rename, so readers never see half a file."""
-    check_not_folder(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = create_temp_file(folder, suffix="-" + os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        try:
-            os.replace(tmp, path)
-        except IsADirectoryError:
-            raise ArtifactPathIsFolderError(path) from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    info.validate()
+    target = os.path.join(artifact_dir, RUNTIME_YAML)
+    write_converging(target, info.to_yaml().encode("utf-8"), force_overwrite)
+    ignore_file = os.path.join(artifact_dir, MODEL_IGNORE)
+    if not os.path.exists(ignore_file):
+        write_text_atomic(ignore_file, DEFAULT_MODEL_IGNORE)
+    return target
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes UTF-8 text atomically (see :func:`write_bytes_atomic`)."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+def provenance_from_properties(properties: Mapping[str, Any] | None) -> dict[str, str]:
+    """MODEL_PROVENANCE keys taken from model properties when they are set."""
+    props = dict(properties or {})
+    pairs = {
+        "PROJECT_OCID": props.get("project_id"),
+        "TRAINING_COMPARTMENT_OCID": props.get("compartment_id"),
+        "TRAINING_RESOURCE_OCID": props.get("training_resource_id"),
+    }
+    return {key: str(value) for key, value in pairs.items() if value}
+
+
+def generate_runtime_yaml(
+    artifact_dir: str,
+    *,
+    inference_conda_env: str | None = None,
+    inference_python_version: str | None = None,
+    training_conda_env: str | None = None,
+    training_python_version: str | None = None,
+    namespace: str = CONDA_DEFAULT_NAMESPACE,
+    bucketname: str = CONDA_DEFAULT_BUCKET,
+    auth: AuthLike = None,
+    ignore_conda_error: bool = False,
+    force_overwrite: bool = False,
+    properties: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, str] | None = None,
+) -> RuntimeInfo:
+    """Resolves the conda environments and writes runtime.yaml; returns its RuntimeInfo.
+
+    ``properties`` (ModelProperties values) fill MODEL_PROVENANCE's project and compartment;
+    ``provenance`` sets MODEL_PROVENANCE keys directly (e.g. ``{"PROJECT_OCID": ...}``).
+    """
+    folder = ensure_artifact_dir(artifact_dir)
+    info = build_runtime_info(
+        folder,
+        inference_conda_env,
+        inference_python_version=inference_python_version,
+        training_conda_env=training_conda_env,
+        training_python_version=training_python_version,
+        namespace=namespace,
+        bucketname=bucketname,
+        auth=auth,
+        ignore_conda_error=ignore_conda_error,
+        provenance={**provenance_from_properties(properties), **(provenance or {})},
+    )
+    save_runtime_info(folder, info, force_overwrite=force_overwrite)
+    return info

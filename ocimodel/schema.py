@@ -31,14 +31,13 @@ import numpy as np
 import pandas as pd
 
 from ocimodel.errors import OcimodelError
+from ocimodel.files import ensure_artifact_dir, write_converging
+from ocimodel.layout import INPUT_SCHEMA_FILE_NAME, OUTPUT_SCHEMA_FILE_NAME
 from ocimodel.metadata.fileio import write_text
-from ocimodel.runtime import write_converging
 
 SCHEMA_MAX_BYTES = 32000
 SCHEMA_VERSION = "1.1"
 DATA_SCHEMA_MAX_COL_NUM = 2000
-INPUT_SCHEMA_FILE_NAME = "input_schema.json"
-OUTPUT_SCHEMA_FILE_NAME = "output_schema.json"
 CATEGORICAL_MAX_UNIQUE = 20
 _TOP_MAX_CHARS = 255
 
@@ -588,3 +587,52 @@ def _tensor_attribute(array: np.ndarray) -> Attribute:
         description="array of shape (n, " + ", ".join(str(s) for s in array.shape[1:]) + ")",
         domain=Domain(values="Tensor", stats=stats, constraints=[]),
     )
+
+
+# --- schemas from data samples (the prepare step) ---------------------------------------------
+
+
+def populate_schema(
+    X_sample: Any = None,
+    y_sample: Any = None,
+    *,
+    max_col_num: int = 2000,
+    artifact_dir: str | None = None,
+    force_overwrite: bool = False,
+) -> tuple[Schema | None, Schema | None]:
+    """Input/output schemas from data samples.
+
+    A sample with more than ``max_col_num`` columns gets no schema (None) and a
+    SchemaTooWideWarning. A schema too big for the catalog (over 32,000 bytes of JSON) is
+    written to input_schema.json / output_schema.json in ``artifact_dir`` with a
+    SchemaSizeWarning, and :meth:`PreparedMetadata.catalog_schemas` leaves it out of the
+    catalog metadata. A different existing file is replaced only with ``force_overwrite``.
+    """
+    schemas: list[Schema | None] = []
+    for sample, file_name in (
+        (X_sample, INPUT_SCHEMA_FILE_NAME),
+        (y_sample, OUTPUT_SCHEMA_FILE_NAME),
+    ):
+        schema = None if sample is None else _schema_or_none(sample, max_col_num, file_name)
+        if schema is not None and artifact_dir:
+            schema_for_catalog(
+                schema,
+                ensure_artifact_dir(artifact_dir),
+                file_name,
+                force_overwrite=force_overwrite,
+            )
+        schemas.append(schema)
+    return schemas[0], schemas[1]
+
+
+def _schema_or_none(sample: Any, max_col_num: int, file_name: str) -> Schema | None:
+    """The sample's schema, or None with a SchemaTooWideWarning when it has more than
+    ``max_col_num`` columns (the reference skips the schema then)."""
+    try:
+        return Schema.from_sample(sample, max_col_num=max_col_num)
+    except DataSchemaTooLarge as too_wide:
+        warnings.warn(
+            SchemaTooWideWarning(too_wide.columns, too_wide.max_col_num, file_name),
+            stacklevel=3,
+        )
+        return None

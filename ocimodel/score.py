@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import textwrap
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from ocimodel import codec, serde
-from ocimodel.errors import ArtifactsNotAvailableError, OcimodelError, PrepareError
+from ocimodel.errors import (
+    ArtifactsNotAvailableError,
+    OcimodelError,
+    PrepareError,
+    SerializeInputNotImplementedError,
+    SerializeModelNotImplementedError,
+)
 from ocimodel.files import ensure_artifact_dir, is_oci_uri, write_converging
 from ocimodel.layout import (
     INPUT_SCHEMA_FILE_NAME,
@@ -41,8 +48,6 @@ from ocimodel.score_runner import import_score
 if TYPE_CHECKING:
     from ocimodel.oci.auth import AuthLike
 
-MODEL_LOADERS = ("cloudpickle", "joblib", "onnx", "custom")
-INPUT_LOADERS = ("json", "custom")
 _CODEC_TEMPLATE = "ocimodel_codec.py"
 
 
@@ -50,18 +55,23 @@ class ScoreTemplateError(ValueError, OcimodelError):
     """score.py cannot be generated from the given options."""
 
 
-def _codec_source(name: str) -> str | None:
-    if name != _CODEC_TEMPLATE:
+def _extra_template(name: str) -> str | tuple[str, str, Any] | None:
+    """The inlined wire codec, or a template of one's own given by its absolute path."""
+    if name == _CODEC_TEMPLATE:
+        source = Path(codec.__file__).read_text(encoding="utf-8")
+        return "{% raw %}" + source + "{% endraw %}"
+    if not os.path.isabs(name) or not os.path.isfile(name):
         return None
-    source = Path(codec.__file__).read_text(encoding="utf-8")
-    return "{% raw %}" + source + "{% endraw %}"
+    mtime = os.path.getmtime(name)
+    source = Path(name).read_text(encoding="utf-8")
+    return source, name, lambda: os.path.isfile(name) and os.path.getmtime(name) == mtime
 
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
-            [jinja2.FileSystemLoader(TEMPLATES_DIR), jinja2.FunctionLoader(_codec_source)]
+            [jinja2.FileSystemLoader(TEMPLATES_DIR), jinja2.FunctionLoader(_extra_template)]
         ),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -85,39 +95,83 @@ def _check_file_name(model_file_name: Any) -> str:
     return model_file_name
 
 
+def _model_loader(model_serializer: Any) -> serde.ScoreLoader:
+    """The loader a model save serializer declares (given as a name, class or instance)."""
+    if isinstance(model_serializer, str) and not isinstance(model_serializer, serde.ScoreLoader):
+        name = getattr(model_serializer, "value", model_serializer)
+        known = [*serde.model_save_serializer_names(), serde.CUSTOM]
+        if name.lower() not in known:
+            raise ScoreTemplateError(
+                f"model_serializer {name!r} has no score.py loader; use one of "
+                f"{', '.join(known)}, or register a serializer that declares one"
+            )
+    try:
+        loader = serde.score_loader_of(model_serializer)
+    except (serde.SerializerRegistryError, SerializeModelNotImplementedError) as exc:
+        raise ScoreTemplateError(f"model_serializer has no score.py loader: {exc}") from exc
+    _check_body("_read_model(path)", loader.source, f"model_serializer {str(loader)!r}")
+    return loader
+
+
+def _input_decoder(input_serializer: Any) -> serde.ScoreDecoder:
+    """The decoder a model input serializer declares (given as a name, class or instance)."""
+    if isinstance(input_serializer, str) and not isinstance(input_serializer, serde.ScoreDecoder):
+        name = getattr(input_serializer, "value", input_serializer)
+        known = [*serde.model_input_serializer_names(), serde.CUSTOM]
+        if name.lower() not in known:
+            raise ScoreTemplateError(
+                f"input_serializer {name!r} has no score.py decoder; use one of "
+                f"{', '.join(known)}, or register a serializer that declares one"
+            )
+    try:
+        decoder = serde.input_loader_of(input_serializer)
+    except (serde.SerializerRegistryError, SerializeInputNotImplementedError) as exc:
+        raise ScoreTemplateError(f"input_serializer has no score.py decoder: {exc}") from exc
+    _check_body("deserialize(data)", decoder.source, f"input_serializer {str(decoder)!r}")
+    return decoder
+
+
+def _check_body(function: str, source: str, owner: str) -> None:
+    """A declared snippet must be a valid body of the score.py function it is inlined into."""
+    try:
+        ast.parse(f"def {function}:\n" + textwrap.indent(source, "    "))
+    except SyntaxError as exc:
+        raise ScoreTemplateError(
+            f"the score.py code {owner} declares is not a valid body of {function}: "
+            f"{exc.msg} (line {exc.lineno})"
+        ) from exc
+
+
 def render_score_py(
     *,
     model_file_name: str,
-    model_serializer: str = "cloudpickle",
-    input_serializer: str = "json",
+    model_serializer: Any = "cloudpickle",
+    input_serializer: Any = "json",
     template: str | None = None,
     **kwargs: Any,
 ) -> str:
     """Source text of score.py for a model file and the ways to load it and decode requests.
 
-    ``model_serializer`` is one of ``cloudpickle``, ``joblib``, ``onnx`` or ``custom`` (a user
-    SERDE pickled beside the model); ``input_serializer`` is ``json`` or ``custom``. The
-    template defaults to ``score_onnx.py.jinja2`` for ONNX models, else ``score.py.jinja2``.
+    ``model_serializer`` is a model save serializer (instance or class), a registered name
+    (``cloudpickle``, ``joblib``, ``onnx``...), ``custom`` (a user SERDE pickled beside the
+    model) or what :func:`ocimodel.serde.score_loader_of` returns; ``input_serializer`` is an
+    input serializer, a registered name (``json``...), ``custom`` or what
+    :func:`ocimodel.serde.input_loader_of` returns. score.py inlines the loader and the
+    decoder they declare; the template defaults to the one the model serializer declares
+    (``score_onnx.py.jinja2`` for ONNX, else ``score.py.jinja2``).
     """
     _check_file_name(model_file_name)
-    if model_serializer not in MODEL_LOADERS:
-        raise ScoreTemplateError(
-            f"model_serializer {model_serializer!r} has no score.py loader; use one of "
-            f"{', '.join(MODEL_LOADERS)}"
-        )
-    if input_serializer not in INPUT_LOADERS:
-        raise ScoreTemplateError(
-            f"input_serializer {input_serializer!r} has no score.py decoder; use one of "
-            f"{', '.join(INPUT_LOADERS)}"
-        )
+    loader = _model_loader(model_serializer)
+    decoder = _input_decoder(input_serializer)
     if template is None:
-        template = "score_onnx.py.jinja2" if model_serializer == "onnx" else "score.py.jinja2"
+        template = loader.template
     try:
         jinja_template = _environment().get_template(template)
     except jinja2.TemplateNotFound as exc:
         raise ScoreTemplateError(
-            f"score.py template {template!r} is not in {TEMPLATES_DIR}; use score.py.jinja2 "
-            "or score_onnx.py.jinja2, or pass score_py_uri for a score.py of your own"
+            f"score.py template {template!r} is not in {TEMPLATES_DIR}; use score.py.jinja2, "
+            "score_onnx.py.jinja2 or the absolute path of a template of your own, or pass "
+            "score_py_uri for a score.py of your own"
         ) from exc
     context = {
         "manifest_file_name": MANIFEST_NAME,
@@ -126,8 +180,10 @@ def render_score_py(
         "model_input_serde_file_name": MODEL_INPUT_SERDE_FILE_NAME,
         **kwargs,
         "model_file_name": model_file_name,
-        "model_serializer": model_serializer,
-        "input_serializer": input_serializer,
+        "model_serializer": str(loader),
+        "input_serializer": str(decoder),
+        "model_loader": loader.source,
+        "input_decoder": decoder.source,
     }
     source = jinja_template.render(**context)
     _check_syntax(source)
@@ -181,18 +237,16 @@ def generate_score_py(
     else:
         text = render_score_py(
             model_file_name=model_file_name,
-            model_serializer=serde.score_loader_of(
-                serde.get_model_save_serializer(model_save_serializer)
-            ),
-            input_serializer=serde.input_loader_of(input_serializer),
+            model_serializer=serde.get_model_save_serializer(model_save_serializer),
+            input_serializer=input_serializer,
             template=template,
             **template_kwargs,
         )
         data = text.encode("utf-8")
     write_converging(target, data, force_overwrite)
-    if serde.input_loader_of(input_serializer) == "custom":
-        companion = os.path.join(folder, MODEL_INPUT_SERDE_FILE_NAME)
-        serde.save_companion_serde(serde.companion_of(input_serializer), companion)
+    companion = input_serializer.score_companion()
+    if companion is not None:
+        serde.save_companion_serde(companion, os.path.join(folder, MODEL_INPUT_SERDE_FILE_NAME))
     return target
 
 

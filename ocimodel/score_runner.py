@@ -62,7 +62,7 @@ def run(artifact_dir, body, content_type, module_name="score"):
         result = module.predict(parse_body(body, content_type))
         stage = "response"
         text = json.dumps(result, allow_nan=False)
-    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+    except BaseException as exc:
         return _failure(stage, exc)
     return {"ok": True, "result": text}
 

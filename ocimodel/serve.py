@@ -9,7 +9,6 @@ so whoever started the server can report it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import socket
@@ -27,6 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ocimodel.layout import SCORE_PY
+from ocimodel.score_runner import import_score
+
 LOAD_FAILED_EXIT = 3
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
@@ -38,18 +40,14 @@ class ScoreLoadError(Exception):
 def load_score_module(artifact_dir: str | os.PathLike) -> ModuleType:
     """Import ``score.py`` from ``artifact_dir`` with that directory first on ``sys.path``."""
     root = Path(artifact_dir).resolve()
-    score = root / "score.py"
+    score = root / SCORE_PY
     if not score.is_file():
         raise ScoreLoadError(
             f"{score} does not exist: the artifact must have score.py at its top level."
         )
     if str(root) not in sys.path[:1]:
         sys.path.insert(0, str(root))
-    spec = importlib.util.spec_from_file_location("score", score)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["score"] = module
-    spec.loader.exec_module(module)
+    module = import_score(str(root), "score")
     for name in ("load_model", "predict"):
         if not callable(getattr(module, name, None)):
             raise ScoreLoadError(f"{score} does not define {name}(); add it.")

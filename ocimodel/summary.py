@@ -92,14 +92,6 @@ class SummaryStatus:
         """Sets the action the user needs to take for the row whose ``Details`` is ``detail``."""
         self._row(detail).action = action or ""
 
-    def status_of(self, detail: str) -> ModelState:
-        """The status of one row."""
-        return self._row(detail).status
-
-    def action_of(self, detail: str) -> str:
-        """The needed action of one row ("" when none)."""
-        return self._row(detail).action
-
     def mark(self, detail: str, status: ModelState, action: str = "") -> None:
         """Sets status and action of one row at once (clears the action by default)."""
         row = self._row(detail)

@@ -8,35 +8,24 @@ bytecode (``__pycache__``) into the artifact, so verifying never changes what ge
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from ocimodel import score_runner
 from ocimodel.errors import ScoreError, SerializeInputNotImplementedError
 from ocimodel.serde import SERDE, get_model_input_serializer
 
-RUNNER_PATH = Path(__file__).with_name("templates") / "score_runner.py"
+RUNNER_PATH = Path(score_runner.__file__)
 _STDERR_TAIL = 4000
 
 
 class VerifyTimeoutError(ScoreError):
     """score.py did not answer within the timeout."""
-
-
-@lru_cache(maxsize=1)
-def _runner() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_ocimodel_score_runner", RUNNER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def request_of(
@@ -100,7 +89,7 @@ def _run_in_process(root: Path, body: bytes, content_type: str) -> dict:
     previous = sys.dont_write_bytecode
     sys.dont_write_bytecode = True
     try:
-        return _runner().run_in_process(str(root), body, content_type)
+        return score_runner.run_in_process(str(root), body, content_type)
     finally:
         sys.dont_write_bytecode = previous
 

@@ -45,6 +45,6 @@ def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry only when the failure was transient."""
     try:
         state.result()
-    except BaseException as exc:  # noqa: BLE001 - the state's own exception is inspected
+    except BaseException as exc:
         return is_transient(exc)
     return False

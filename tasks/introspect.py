@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ocimodel import prepare as core
+from ocimodel.introspect import introspect_artifact as run_introspection
+
+if TYPE_CHECKING:
+    from ocimodel.oci.auth import AuthLike
 
 INTROSPECTION_ARTIFACT_KEY = "model-introspection"
 
@@ -24,7 +27,7 @@ def describe_check(result: Any) -> str:
 @task(name="introspect-artifact", cache_policy=NO_CACHE)
 def introspect_artifact(
     artifact_dir: str,
-    auth: dict | None = None,
+    auth: AuthLike = None,
     check_remote: bool = True,
     artifact_key: str = INTROSPECTION_ARTIFACT_KEY,
 ) -> dict[str, Any]:
@@ -35,7 +38,7 @@ def introspect_artifact(
     ``{"status", "failures", "results"}`` where results are the ArtifactTestResults value.
     """
     logger = get_run_logger()
-    intro = core.introspect_artifact(artifact_dir, auth=auth, check_remote=check_remote)
+    intro = run_introspection(artifact_dir, auth=auth, check_remote=check_remote)
     table = intro.to_dataframe().to_dict(orient="records")
     create_table_artifact(
         table=table,

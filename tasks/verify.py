@@ -7,6 +7,8 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from ocimodel.verify import verify_artifact as run_verify
+
 
 @task(name="verify-artifact", cache_policy=NO_CACHE)
 def verify_artifact(
@@ -19,8 +21,6 @@ def verify_artifact(
 
     Reads the artifact only, so it is safe to re-run. Returns ``{"prediction": ...}``.
     """
-    from ocimodel.verify import verify_artifact as run_verify
-
     logger = get_run_logger()
     result = run_verify(artifact_dir, data, input_serializer=input_serializer, timeout=timeout)
     logger.info("Verified %s: score.py predicted %s", artifact_dir, _describe(result))

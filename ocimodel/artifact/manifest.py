@@ -2,8 +2,8 @@
 
 Format: ``{"version": 1, "files": {"model.pkl": {"sha256": "<hex>", "size": N}}}``. Digests
 already known (computed while the file was written) are used without re-reading the file.
-Zipping an artifact (:func:`ocimodel.artifact.archive.make_zip`) writes the manifest into the zip from
-the bytes it reads anyway, so preparing an artifact never hashes the model.
+Zipping an artifact (:func:`ocimodel.artifact.archive.make_zip`) writes the manifest into the
+zip from the bytes it reads anyway, so preparing an artifact never hashes the model.
 """
 
 from __future__ import annotations

@@ -1,95 +1,43 @@
 """ModelArtifact: the folder OCI Data Science deploys (model file, score.py, runtime.yaml, ...).
 
-Writers never replace an existing file unless ``force_overwrite=True``; every file is written
-through a temporary file and a rename, so a failure leaves no half-written file behind.
+A thin facade over the stage functions: runtime.yaml (:mod:`ocimodel.runtime`), score.py
+(:mod:`ocimodel.score`), zip and safe extraction (:mod:`ocimodel.artifact.archive`) and the
+manifest (:mod:`ocimodel.artifact.manifest`). Writers never replace an existing file unless
+``force_overwrite=True``; every file is written through a temporary file and a rename.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
-import sys
-import tempfile
-import uuid
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ocimodel import conda
-from ocimodel.archive import (
-    MODEL_IGNORE,
-    ArchiveFormatError,
-    archive_kind,
+from ocimodel.artifact.archive import (
     make_zip,
-    member_parts,
-    safe_extract,
 )
-from ocimodel.conda import CondaEnvInfo, resolve_conda_env
+from ocimodel.artifact.manifest import verify_manifest, write_manifest
+from ocimodel.artifact.source import check_structure, guess_model_file, place_artifact
 from ocimodel.errors import (
-    AritfactFolderStructureError,
-    ArtifactNestedFolderError,
-    ArtifactRequiredFilesError,
-    ArtifactsNotAvailableError,
-    CondaEnvError,
-    OcimodelError,
-)
-from ocimodel.manifest import MANIFEST_NAME, read_manifest, verify_manifest, write_manifest
-from ocimodel.oci.storage import copy_uri, is_oci_uri, iter_files, uri_exists, uri_isdir
-from ocimodel.runtime import (
-    RUNTIME_YAML,
     ArtifactFileExistsError,
-    InferenceCondaEnv,
-    ModelDeployment,
-    ModelProvenance,
-    RuntimeInfo,
-    TrainingCode,
-    TrainingCondaEnv,
-    read_runtime_yaml,
-    write_converging,
-    write_text_atomic,
+    ArtifactInputError,
+    ArtifactSourceNotFoundError,
 )
-from ocimodel.serde import MODEL_INPUT_SERDE_FILE_NAME, MODEL_SAVE_SERDE_FILE_NAME
+from ocimodel.files import write_text_atomic
+from ocimodel.layout import (
+    CONDA_DEFAULT_BUCKET,
+    CONDA_DEFAULT_NAMESPACE,
+    INPUT_SCHEMA_FILE_NAME,
+    OUTPUT_SCHEMA_FILE_NAME,
+    SERIALIZER_FILES,
+    TEMPLATES_DIR,
+)
+from ocimodel.runtime import RuntimeInfo, generate_runtime_yaml, read_runtime_yaml
+from ocimodel.score import generate_score_py, load_score
 
-SCORE_PY = "score.py"
-INPUT_SCHEMA = "input_schema.json"
-OUTPUT_SCHEMA = "output_schema.json"
-REQUIRED_FILES = (SCORE_PY, RUNTIME_YAML)
-TEMPLATES_DIR = os.path.join(os.path.dirname(__file__), "templates")
-MODEL_FILE_SUFFIXES = (".pkl", ".joblib", ".onnx", ".pt", ".pth", ".h5", ".keras", ".bin")
-DEFAULT_MODEL_IGNORE = """\
-# Files left out when the artifact is zipped (gitignore syntax).
-.ipynb_checkpoints/
-__pycache__/
-*.pyc
-.DS_Store
-.git/
-.tmp-*
-"""
-
-PROVENANCE_ENV = {
-    "PROJECT_OCID": "PROJECT_OCID",
-    "TENANCY_OCID": "TENANCY_OCID",
-    "USER_OCID": "USER_OCID",
-    "TRAINING_COMPARTMENT_OCID": "NB_SESSION_COMPARTMENT_OCID",
-    "TRAINING_RESOURCE_OCID": "NB_SESSION_OCID",
-    "TRAINING_REGION": "NB_REGION",
-    "VM_IMAGE_INTERNAL_ID": "VM_ID",
-}
-
-
-class ArtifactInputError(ValueError, OcimodelError):
-    """An argument of ModelArtifact is missing or unusable."""
-
-
-class ArtifactSourceNotFoundError(FileNotFoundError, OcimodelError):
-    """The folder, archive or schema to copy from does not exist."""
-
-
-def _empty_env(slug: str = "", path: str = "", python: str = "") -> CondaEnvInfo:
-    kind = conda.TYPE_PUBLISHED if is_oci_uri(path) else ""
-    return CondaEnvInfo(slug=slug, path=path, python_version=python, type=kind)
+if TYPE_CHECKING:
+    from ocimodel.oci.auth import AuthLike
 
 
 class ModelArtifact:
@@ -102,7 +50,7 @@ class ModelArtifact:
         reload: bool | None = False,
         ignore_conda_error: bool | None = False,
         local_copy_dir: str | None = None,
-        auth: dict | None = None,
+        auth: AuthLike = None,
     ):
         if not artifact_dir or not isinstance(artifact_dir, (str, os.PathLike)):
             raise ArtifactInputError(
@@ -150,21 +98,21 @@ class ModelArtifact:
         training_conda_env: str | None = None,
         training_python_version: str | None = None,
         force_overwrite: bool = False,
-        namespace: str = conda.DEFAULT_NAMESPACE,
-        bucketname: str = conda.DEFAULT_BUCKET,
-        auth: dict | None = None,
+        namespace: str = CONDA_DEFAULT_NAMESPACE,
+        bucketname: str = CONDA_DEFAULT_BUCKET,
+        auth: AuthLike = None,
         ignore_conda_error: bool = False,
         *,
         provenance: Mapping[str, str] | None = None,
     ) -> RuntimeInfo:
-        """Resolves the conda envs and writes a validated runtime.yaml (see build_runtime_info).
+        """Resolves the conda envs and writes a validated runtime.yaml (see generate_runtime_yaml).
 
         An identical runtime.yaml is kept; a different one is replaced only with
         ``force_overwrite=True``, else ArtifactFileExistsError.
         """
-        info = build_runtime_info(
+        info = generate_runtime_yaml(
             self.artifact_dir,
-            inference_conda_env,
+            inference_conda_env=inference_conda_env,
             inference_python_version=inference_python_version,
             training_conda_env=training_conda_env,
             training_python_version=training_python_version,
@@ -172,9 +120,9 @@ class ModelArtifact:
             bucketname=bucketname,
             auth=auth or self.auth,
             ignore_conda_error=bool(ignore_conda_error or self.ignore_conda_error),
+            force_overwrite=force_overwrite,
             provenance=provenance,
         )
-        save_runtime_info(self.artifact_dir, info, force_overwrite=force_overwrite)
         self.runtime_info = info
         return info
 
@@ -196,13 +144,11 @@ class ModelArtifact:
         **kwargs: Any,
     ) -> str:
         """Renders score.py from a packaged jinja2 template (default: the one matching the
-        model save serializer) through :func:`ocimodel.prepare.generate_score_py`.
+        model save serializer) through :func:`ocimodel.score.generate_score_py`.
 
         An identical score.py is kept; a different one is replaced only with
         ``force_overwrite=True``. Extra kwargs become template variables.
         """
-        from ocimodel.prepare import generate_score_py
-
         model_file_name = model_file_name or self.model_file_name
         if not model_file_name:
             raise ArtifactInputError(
@@ -239,7 +185,7 @@ class ModelArtifact:
 
     def write_schema(self, schema: Any, kind: str = "input", force_overwrite: bool = False) -> str:
         """Writes input_schema.json or output_schema.json from a Schema, dict or JSON text."""
-        names = {"input": INPUT_SCHEMA, "output": OUTPUT_SCHEMA}
+        names = {"input": INPUT_SCHEMA_FILE_NAME, "output": OUTPUT_SCHEMA_FILE_NAME}
         if kind not in names:
             raise ArtifactInputError(f"kind is {kind!r}; use 'input' or 'output'.")
         if hasattr(schema, "to_json"):
@@ -255,14 +201,6 @@ class ModelArtifact:
             )
         target = self._guard(names[kind], force_overwrite)
         write_text_atomic(target, text)
-        return target
-
-    def prepare_model_ignore(
-        self, content: str = DEFAULT_MODEL_IGNORE, force_overwrite: bool = False
-    ) -> str:
-        """Writes .model-ignore (gitignore syntax), honoured by zip()."""
-        target = self._guard(MODEL_IGNORE, force_overwrite)
-        write_text_atomic(target, content)
         return target
 
     def write_manifest(
@@ -297,36 +235,18 @@ class ModelArtifact:
 
     def integrity_files(self) -> list[str]:
         """The files the manifest covers: the model file and the serializer pickles present."""
-        model = self.model_file_name or _guess_model_file(self.artifact_dir)
+        model = self.model_file_name or guess_model_file(self.artifact_dir)
         names = [model] if model else []
-        return names + [
-            name
-            for name in (MODEL_SAVE_SERDE_FILE_NAME, MODEL_INPUT_SERDE_FILE_NAME)
-            if os.path.isfile(self.path(name))
-        ]
+        return names + [name for name in SERIALIZER_FILES if os.path.isfile(self.path(name))]
 
     def check_required_files(self) -> None:
         """Raises the reference's structure errors when score.py/runtime.yaml are absent."""
-        _check_structure(self.artifact_dir, self.model_file_name)
+        check_structure(self.artifact_dir, self.model_file_name)
 
     def reload(self) -> ModelArtifact:
         """Imports score.py of the artifact and loads the model through its load_model()."""
-        score_path = self.path(SCORE_PY)
-        if not os.path.isfile(score_path):
-            raise ArtifactsNotAvailableError(
-                f"{score_path} does not exist; run prepare() before reload()."
-            )
-        name = f"ocimodel_score_{uuid.uuid4().hex}"
-        spec = importlib.util.spec_from_file_location(name, score_path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, self.artifact_dir)
-        try:
-            spec.loader.exec_module(module)
-            self.model = module.load_model()
-        finally:
-            if sys.path and sys.path[0] == self.artifact_dir:
-                sys.path.pop(0)
+        module = load_score(self.artifact_dir)
+        self.model = module.load_model()
         self.score = module
         return self
 
@@ -339,7 +259,7 @@ class ModelArtifact:
         artifact_dir: str,
         model_file_name: str | None = None,
         force_overwrite: bool | None = False,
-        auth: dict | None = None,
+        auth: AuthLike = None,
         ignore_conda_error: bool | None = False,
         reload: bool | None = False,
     ) -> ModelArtifact:
@@ -356,50 +276,14 @@ class ModelArtifact:
             raise ArtifactInputError(
                 "artifact_dir is empty; pass the local folder to put the artifact in."
             )
-        target = os.path.abspath(os.path.expanduser(os.fspath(artifact_dir)))
-        if uri.startswith("file://"):
-            uri = uri[len("file://") :]
-        if not is_oci_uri(uri) and os.path.abspath(os.path.expanduser(uri)) == target:
-            if not os.path.isdir(target):
-                raise ArtifactSourceNotFoundError(
-                    f"uri and artifact_dir are both {target!r}, which does not exist; pass an "
-                    "existing artifact folder or archive as uri."
-                )
-            _check_structure(target, model_file_name)
-            return cls._open(target, model_file_name, auth, ignore_conda_error, reload)
-        if not uri_exists(uri, auth):
-            raise ArtifactSourceNotFoundError(
-                f"Artifact source {uri!r} does not exist; check the path (and auth for oci://)."
-            )
-        parent = os.path.dirname(target)
-        os.makedirs(parent, exist_ok=True)
-        staging_root = tempfile.mkdtemp(dir=parent, prefix=".ocimodel-stage-")
-        try:
-            staging = os.path.join(staging_root, "artifact")
-            _materialize(uri, staging, staging_root, auth)
-            _check_structure(staging, model_file_name)
-            read_runtime_yaml(staging)
-            incoming = [rel for rel, _ in iter_files(staging)]
-            conflicts = [rel for rel in incoming if os.path.lexists(os.path.join(target, rel))]
-            if conflicts and not force_overwrite:
-                raise ArtifactFileExistsError([os.path.join(target, c) for c in conflicts])
-            os.makedirs(target, exist_ok=True)
-            for rel in incoming:
-                dest = os.path.join(target, *rel.split("/"))
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                os.replace(os.path.join(staging, *rel.split("/")), dest)
-            stale = os.path.join(target, MANIFEST_NAME)
-            if MANIFEST_NAME not in incoming and os.path.exists(stale):
-                os.unlink(stale)
-        finally:
-            shutil.rmtree(staging_root, ignore_errors=True)
+        target = place_artifact(uri, artifact_dir, model_file_name, bool(force_overwrite), auth)
         return cls._open(target, model_file_name, auth, ignore_conda_error, reload)
 
     @classmethod
     def _open(cls, folder, model_file_name, auth, ignore_conda_error, reload) -> ModelArtifact:
         art = cls(
             folder,
-            model_file_name=model_file_name or _guess_model_file(folder),
+            model_file_name=model_file_name or guess_model_file(folder),
             ignore_conda_error=ignore_conda_error,
             auth=auth,
         )
@@ -407,180 +291,3 @@ class ModelArtifact:
         if reload:
             art.reload()
         return art
-
-
-def build_runtime_info(
-    artifact_dir: str,
-    inference_conda_env: str | None,
-    *,
-    inference_python_version: str | None = None,
-    training_conda_env: str | None = None,
-    training_python_version: str | None = None,
-    namespace: str = conda.DEFAULT_NAMESPACE,
-    bucketname: str = conda.DEFAULT_BUCKET,
-    auth: dict | None = None,
-    ignore_conda_error: bool = False,
-    provenance: Mapping[str, str] | None = None,
-) -> RuntimeInfo:
-    """The runtime.yaml content for an artifact folder; writes nothing.
-
-    Slugs resolve through the service pack index; an ``oci://`` path is a published pack.
-    ``provenance`` overrides MODEL_PROVENANCE keys (e.g. ``{"PROJECT_OCID": ...}``).
-    Raises CondaEnvError when no inference python version is given or resolvable.
-    """
-    ignore = bool(ignore_conda_error)
-    ns = None if namespace == conda.DEFAULT_NAMESPACE else namespace
-    bucket = None if bucketname == conda.DEFAULT_BUCKET else bucketname
-    packs_cache: dict[str, Any] = {}
-
-    def resolve(value: str | None, python: str | None) -> CondaEnvInfo:
-        python = conda.normalize_python_version(python)
-        if not value:
-            if ignore:
-                return _empty_env(python=python)
-            raise CondaEnvError(
-                "inference_conda_env is empty. Pass a service pack slug or a full "
-                "oci://bucket@namespace/path of a published pack, or "
-                "ignore_conda_error=True for a container runtime."
-            )
-        try:
-            if not is_oci_uri(value) and "packs" not in packs_cache:
-                packs_cache["packs"] = conda.load_service_packs(ns, bucket, auth)
-            return resolve_conda_env(value, python_version=python, packs=packs_cache.get("packs"))
-        except CondaEnvError:
-            if not ignore:
-                raise
-            if is_oci_uri(value):
-                return _empty_env(conda.slug_from_path(value), value, python)
-            return _empty_env(slug=value, python=python)
-
-    inference = resolve(inference_conda_env, inference_python_version)
-    if inference.path and not inference.python_version:
-        raise CondaEnvError(
-            f"No python version is known for inference conda env {inference.path!r}. Pass "
-            "inference_python_version='3.11' (the pack's python), or a service pack slug "
-            "whose python version the index lists."
-        )
-    if training_conda_env:
-        training = resolve(training_conda_env, training_python_version)
-    else:
-        training = CondaEnvInfo(
-            inference.slug,
-            inference.path,
-            conda.normalize_python_version(training_python_version) or inference.python_version,
-            inference.type,
-        )
-    prov = _provenance_values(os.path.abspath(os.fspath(artifact_dir)), provenance)
-    return RuntimeInfo(
-        model_deployment=ModelDeployment(
-            InferenceCondaEnv(
-                inference.path, inference.slug, inference.type, inference.python_version
-            )
-        ),
-        model_provenance=ModelProvenance(
-            project_ocid=prov["PROJECT_OCID"],
-            tenancy_ocid=prov["TENANCY_OCID"],
-            training_code=TrainingCode(prov["ARTIFACT_DIRECTORY"]),
-            training_compartment_ocid=prov["TRAINING_COMPARTMENT_OCID"],
-            training_conda_env=TrainingCondaEnv(
-                training.path, training.slug, training.type, training.python_version
-            ),
-            training_region=prov["TRAINING_REGION"],
-            training_resource_ocid=prov["TRAINING_RESOURCE_OCID"],
-            user_ocid=prov["USER_OCID"],
-            vm_image_internal_id=prov["VM_IMAGE_INTERNAL_ID"],
-        ),
-    )
-
-
-def _provenance_values(artifact_dir: str, overrides: Mapping[str, str] | None) -> dict[str, str]:
-    """MODEL_PROVENANCE values from the environment, then ``overrides``."""
-    prov = {key: os.environ.get(env, "") for key, env in PROVENANCE_ENV.items()}
-    if not prov["TRAINING_RESOURCE_OCID"]:
-        prov["TRAINING_RESOURCE_OCID"] = os.environ.get("JOB_RUN_OCID", "")
-    prov["ARTIFACT_DIRECTORY"] = artifact_dir
-    unknown = set(overrides or {}) - set(prov)
-    if unknown:
-        raise ArtifactInputError(
-            f"Unknown provenance keys {sorted(unknown)}; use keys among {sorted(prov)}."
-        )
-    prov.update({k: str(v) for k, v in (overrides or {}).items() if v is not None})
-    return prov
-
-
-def save_runtime_info(artifact_dir: str, info: RuntimeInfo, force_overwrite: bool = False) -> str:
-    """Validates ``info`` and writes it as runtime.yaml (plus a default .model-ignore).
-
-    An identical runtime.yaml is left as is; a different one is replaced only with
-    ``force_overwrite``, else ArtifactFileExistsError and nothing changes.
-    """
-    info.validate()
-    target = os.path.join(artifact_dir, RUNTIME_YAML)
-    write_converging(target, info.to_yaml().encode("utf-8"), force_overwrite)
-    ignore_file = os.path.join(artifact_dir, MODEL_IGNORE)
-    if not os.path.exists(ignore_file):
-        write_text_atomic(ignore_file, DEFAULT_MODEL_IGNORE)
-    return target
-
-
-def _materialize(uri: str, staging: str, scratch: str, auth: dict | None) -> None:
-    """Puts the source's files into the new folder ``staging`` (archives extracted safely)."""
-    if archive_kind(uri):
-        local = uri
-        if is_oci_uri(uri):
-            local = os.path.join(scratch, "source-" + uri.rstrip("/").rsplit("/", 1)[-1])
-            copy_uri(uri, local, auth)
-        safe_extract(os.path.expanduser(local), staging)
-        return
-    if not uri_isdir(uri, auth):
-        raise ArchiveFormatError(
-            f"{uri!r} is neither a folder nor a .zip/.tar/.tar.gz archive; pass one of those."
-        )
-    os.makedirs(staging)
-    for rel, full in iter_files(uri, auth):
-        parts = member_parts(rel, uri)
-        copy_uri(full, os.path.join(staging, *parts), auth)
-
-
-def _visible(names: list[str]) -> list[str]:
-    return [n for n in names if not n.startswith(".") and n != "__MACOSX"]
-
-
-def _check_structure(folder: str, model_file_name: str | None = None) -> None:
-    """Raises the nested-folder / folder-structure / required-files errors of the reference."""
-    required = [*REQUIRED_FILES, *([model_file_name] if model_file_name else [])]
-    missing = [r for r in required if not os.path.isfile(os.path.join(folder, r))]
-    if not missing:
-        return
-    entries = _visible(os.listdir(folder)) if os.path.isdir(folder) else []
-    dirs = [e for e in entries if os.path.isdir(os.path.join(folder, e))]
-    files = [e for e in entries if not os.path.isdir(os.path.join(folder, e))]
-    if len(dirs) == 1 and not files:
-        raise ArtifactNestedFolderError(dirs[0])
-    for dirpath, _subdirs, names in os.walk(folder):
-        if dirpath != folder and any(m in names for m in missing):
-            raise AritfactFolderStructureError(required)
-    raise ArtifactRequiredFilesError(missing)
-
-
-def _guess_model_file(folder: str) -> str | None:
-    """The model file: the one top-level model-like file, else the manifest's single entry
-    when that file exists."""
-    candidates = [
-        n
-        for n in sorted(os.listdir(folder))
-        if n.lower().endswith(MODEL_FILE_SUFFIXES)
-        and n not in (MODEL_SAVE_SERDE_FILE_NAME, MODEL_INPUT_SERDE_FILE_NAME)
-        and os.path.isfile(os.path.join(folder, n))
-    ]
-    if len(candidates) == 1:
-        return candidates[0]
-    try:
-        doc = read_manifest(folder)
-    except OcimodelError:
-        doc = None
-    if doc and len(doc["files"]) == 1:
-        name = next(iter(doc["files"]))
-        if os.path.isfile(os.path.join(folder, *name.split("/"))):
-            return name
-    return None

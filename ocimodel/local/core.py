@@ -7,7 +7,6 @@ way the real service does (``{"code","message"}`` errors, ``opc-request-id`` eve
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import hashlib
 import json
@@ -105,11 +104,6 @@ def etag_of(data: Any) -> str:
     """A strong etag derived from a JSON-able value."""
     raw = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()[:32]
-
-
-def b64_md5(data: bytes) -> str:
-    """Base64 MD5, the form of Content-MD5 and opc-content-md5."""
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -91,7 +91,7 @@ def _run(state: ServiceState, tenancy: str, wr_id: str, kind: str, params: dict)
         wrs.succeed(wr_id, f"{kind} succeeded.")
     except OCIError as exc:
         _fail_quietly(state, wr_id, exc.code, exc.message)
-    except Exception as exc:  # noqa: BLE001 - any failure must end the work request
+    except Exception as exc:
         _fail_quietly(state, wr_id, "InternalError", f"{type(exc).__name__}: {exc}")
     finally:
         with runner.lock:
@@ -101,7 +101,7 @@ def _run(state: ServiceState, tenancy: str, wr_id: str, kind: str, params: dict)
 def _fail_quietly(state: ServiceState, wr_id: str, code: str, message: str) -> None:
     try:
         state.work_requests.fail(wr_id, code, message)
-    except Exception:  # noqa: BLE001 - the store may already be closed at shutdown
+    except Exception:
         pass
 
 

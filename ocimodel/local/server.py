@@ -213,7 +213,7 @@ class LocalOCI:
             "--parent-pid",
             str(os.getpid()),
         ]
-        log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        log = open(log_path, "ab")
         self._log = log
         self._process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 
+from ocimodel.files import is_remote, write_bytes_atomic
 from ocimodel.metadata.errors import InvalidMetadataType
-from ocimodel.runtime import write_bytes_atomic
-
-OCI_SCHEME = "oci://"
 
 
 def resolve_json_path(file_path: str, default_name: str) -> str:
@@ -17,20 +15,20 @@ def resolve_json_path(file_path: str, default_name: str) -> str:
             f"file_path must be a non-empty local path or oci:// URI, got {file_path!r}."
         )
     path = os.fspath(file_path)
-    is_folder = path.endswith("/") or (not path.startswith(OCI_SCHEME) and os.path.isdir(path))
+    is_folder = path.endswith("/") or (not is_remote(path) and os.path.isdir(path))
     if is_folder:
         return path.rstrip("/") + "/" + default_name
     return path
 
 
 def write_text(text: str, file_path: str, default_name: str, storage_options: dict | None = None):
-    """Write ``text`` (UTF-8) to a local file atomically, or to an oci:// object through fsspec.
+    """Write ``text`` (UTF-8) to a local file atomically, or to a remote object through fsspec.
 
     Returns the path or URI written.
     """
     target = resolve_json_path(file_path, default_name)
     data = text.encode("utf-8")
-    if target.startswith(OCI_SCHEME):
+    if is_remote(target):
         _write_remote(data, target, storage_options)
         return target
     target = os.path.abspath(os.path.expanduser(target))
@@ -40,7 +38,7 @@ def write_text(text: str, file_path: str, default_name: str, storage_options: di
 
 
 def _write_remote(data: bytes, uri: str, storage_options: dict | None) -> None:
-    """Write bytes to an oci:// URI; fsspec/ocifs commits the object only on a clean close."""
+    """Write bytes to a remote URI; fsspec (ocifs) commits the object only on a clean close."""
     if storage_options is not None:
         import fsspec
 

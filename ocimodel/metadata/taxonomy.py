@@ -7,15 +7,15 @@ import json
 import os
 from typing import Any
 
+from ocimodel.files import write_converging
+from ocimodel.layout import HYPERPARAMETERS_FILE_NAME
 from ocimodel.metadata.base import ModelMetadata
 from ocimodel.metadata.detect import FrameworkInfo, detect_framework
 from ocimodel.metadata.enums import MetadataTaxonomyKeys, MetadataTaxonomyPrintColumns
 from ocimodel.metadata.errors import InvalidMetadataType, InvalidMetadataValue
 from ocimodel.metadata.items import ModelTaxonomyMetadataItem, check_taxonomy_value
 from ocimodel.metadata.limits import DEFINED_METADATA_LIST, METADATA_SIZE_LIMIT
-from ocimodel.runtime import write_converging
 
-HYPERPARAMETERS_FILE_NAME = "hyperparameters.json"
 HYPERPARAMETERS_MAX_INLINE_BYTES = 16000
 """Hyperparameters whose catalog item exceeds this many bytes go to ``hyperparameters.json``,
 so at least half of the 32,000-byte budget stays free for the rest of the metadata."""
