@@ -1,4 +1,9 @@
-"""Shared fixtures: one local OCI service per test session, its config, fast SDK retries."""
+"""Fixtures for every test: one local OCI service and one Prefect test server per session, the
+environments ocimodel's default auth sees (the local service, or no OCI at all), fast SDK
+retries and the iris model the prepare tests fit.
+
+This folder is on ``sys.path`` (pytest's default ``prepend`` import mode), so test modules
+import the shared constants and helpers of ``prepare_support.py`` by name."""
 
 from __future__ import annotations
 
@@ -47,3 +52,53 @@ def local_faults(local_oci: LocalOCI) -> LocalOCI:
 def fast_retry():
     """An oci RetryStrategy retrying 429/5xx/connection errors with waits under half a second."""
     return fast_retry_strategy()
+
+
+@pytest.fixture
+def local_env(local_oci: LocalOCI, monkeypatch) -> LocalOCI:
+    """ocimodel's default auth points at the local service through the environment alone.
+
+    Conda pack index overrides and OCI_IAM_TYPE are cleared; the cached default auth is
+    forgotten before and after the test."""
+    from ocimodel import conda
+    from ocimodel.oci import auth as oci_auth
+
+    for name, value in local_oci.env().items():
+        monkeypatch.setenv(name, value)
+    for name in (conda.ENV_INDEX_URI, conda.ENV_NAMESPACE, conda.ENV_BUCKET, "OCI_IAM_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    oci_auth.reset_auth()
+    yield local_oci
+    oci_auth.reset_auth()
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No OCI config at all: object storage is unreachable."""
+    monkeypatch.setenv("OCI_CONFIG_FILE", str(tmp_path / "absent-config"))
+    monkeypatch.delenv("OCIMODEL_SERVICE_ENDPOINT", raising=False)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect API (SQLite) for the whole session, stopped at session end.
+
+    Started by the first test that needs it (~10 s): every flow test (see
+    tests/flows/conftest.py) and any other test that names this fixture."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="module")
+def iris():
+    """(model, X, y): a scaler + logistic regression pipeline fitted on the iris DataFrame."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y)
+    return model, X, y

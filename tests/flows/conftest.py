@@ -1,18 +1,10 @@
-"""One Prefect test server for every flow test of the session (it takes ~10 s to start)."""
+"""Every flow test runs under the session's one Prefect test server (tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness():
-    """A temporary Prefect API (SQLite) shared by the flow tests, stopped at session end."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+def _flows_use_the_prefect_harness(prefect_harness):
+    """Starts the shared Prefect test server before the first flow test."""

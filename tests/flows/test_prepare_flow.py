@@ -1,54 +1,25 @@
-"""The prepare flow under a real Prefect server, against the local OCI service."""
+"""The prepare flow under a real Prefect server, against the local OCI service: the artifact it
+builds, introspection failures, rollback of a failed run, and one log line per task step."""
 
 from __future__ import annotations
 
+import logging
 import os
 
-import numpy as np
 import pytest
 from prefect import flow
 from prefect.artifacts import Artifact
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from prepare_support import PACK, SLUG, snapshot
 
-from flows.prepare_model import prepare_model
 from ocimodel.errors import IntrospectionNotPassed, OcimodelError
-from ocimodel.prepare import read_metadata
-from tasks._retry import is_transient
-from tasks.introspect import INTROSPECTION_ARTIFACT_KEY
-from tasks.verify import verify_artifact
-
-SLUG = "generalml_p311_cpu_x86_64_v1"
-
-
-@pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y)
-    return model, X, y
-
-
-@pytest.fixture
-def local_env(local_oci, monkeypatch):
-    for key, value in local_oci.env().items():
-        monkeypatch.setenv(key, value)
-    return local_oci
-
-
-def snapshot(folder: str) -> dict[str, bytes]:
-    out = {}
-    for root, _dirs, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, folder)] = fh.read()
-    return out
+from ocimodel.flows.prepare_model import prepare_model
+from ocimodel.metadata.prepared import read_metadata
+from ocimodel.tasks.introspect import INTROSPECTION_ARTIFACT_KEY
+from ocimodel.tasks.verify import verify_artifact
 
 
 @flow
-def prepare_and_verify(model, artifact_dir, X_sample, samples):  # noqa: N803
+def prepare_and_verify(model, artifact_dir, X_sample, samples):
     folder = prepare_model(
         model, artifact_dir, inference_conda_env=SLUG, X_sample=X_sample, y_sample=None
     )
@@ -92,35 +63,9 @@ def test_introspection_failure_fails_the_flow_unless_ignored(iris, local_env, tm
         assert fh.read() == broken.read_text()
 
 
-def test_only_transient_errors_are_retried():
-    import oci
-
-    assert is_transient(oci.exceptions.ServiceError(503, "Unavailable", {}, "down"))
-    assert is_transient(oci.exceptions.ServiceError(429, "TooManyRequests", {}, "slow down"))
-    assert not is_transient(oci.exceptions.ServiceError(404, "NotFound", {}, "missing"))
-    try:
-        try:
-            raise ConnectionResetError("reset")
-        except ConnectionResetError:
-            raise ValueError("index could not be read") from None
-    except ValueError as wrapped:
-        assert is_transient(wrapped)
-    assert not is_transient(FileExistsError("exists"))
-    assert not is_transient(np.linalg.LinAlgError("singular"))
-    assert is_transient(oci.exceptions.ServiceError(409, "IncorrectState", {}, "busy"))
-    assert not is_transient(oci.exceptions.ServiceError(409, "Conflict", {}, "name taken"))
-    try:
-        try:
-            raise ConnectionResetError("reset")
-        except ConnectionResetError:
-            raise FileExistsError("cleanup failed while handling the reset")  # noqa: B904
-    except FileExistsError as unrelated:
-        assert not is_transient(unrelated)
-
-
 def test_introspection_log_lines_say_the_result_once(tmp_path):
     from ocimodel.introspect import run_checks
-    from tasks.introspect import describe_check
+    from ocimodel.tasks.introspect import describe_check
 
     (tmp_path / "score.py").write_text("def predict(x):\n    return x\n")
     results = run_checks(str(tmp_path), check_remote=False)
@@ -130,14 +75,6 @@ def test_introspection_log_lines_say_the_result_once(tmp_path):
     for line in lines:
         for status in ("Skipped", "Failed"):
             assert f"{status}: {status}" not in line and f"{status} {status}" not in line
-
-
-def test_remote_tasks_retry_once_on_top_of_the_sdk_retries():
-    from tasks import prepare as prepare_tasks
-
-    for task_ in (prepare_tasks.generate_runtime_yaml, prepare_tasks.generate_score_py):
-        assert task_.retries == 1
-        assert task_.retry_delay_seconds in (10, [10])
 
 
 class _Unpicklable:
@@ -158,7 +95,7 @@ def test_failed_flow_rolls_back_and_stores_no_sample_data(iris, local_env, tmp_p
     import pandas as pd
     from prefect.client.orchestration import get_client
 
-    from ocimodel.prepare import prepare_artifact
+    from ocimodel.pipeline import prepare_artifact
 
     folder = tmp_path / "art"
     prepare_artifact(iris[0], str(folder), inference_conda_env=SLUG, training_python_version="3.10")
@@ -195,3 +132,55 @@ def test_failed_flow_rolls_back_and_stores_no_sample_data(iris, local_env, tmp_p
     with pytest.raises(OcimodelError, match="'regresion'.*regression"):
         prepare_model(iris[0], str(new_folder), inference_conda_env=SLUG, use_case_type="regresion")
     assert not new_folder.exists()
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_each_prepare_task_logs_one_line_per_step(iris, offline, prefect_harness, tmp_path):
+    import prefect
+
+    from ocimodel.flows.prepare_model import prepare_model
+
+    estimator, X, _ = iris
+    handler = _Records()
+    logger = logging.getLogger("prefect.task_runs")
+    logger.addHandler(handler)
+    try:
+        prepare_model(
+            estimator,
+            str(tmp_path / "art"),
+            inference_conda_env=PACK,
+            inference_python_version="3.11",
+            X_sample=X.head(20),
+            check_remote=False,
+            verify_data=X.head(3),
+        )
+    finally:
+        logger.removeHandler(handler)
+    engine = os.path.dirname(prefect.__file__)
+    per_task: dict[str, list[str]] = {}
+    for record in handler.records:
+        if record.levelno == logging.INFO and not record.pathname.startswith(engine):
+            run_name = getattr(record, "task_run_name", "")
+            per_task.setdefault(run_name.rsplit("-", 1)[0], []).append(record.getMessage())
+    expected = {
+        "serialize-model",
+        "generate-score-py",
+        "generate-runtime-yaml",
+        "populate-metadata",
+        "introspect-artifact",
+        "verify-artifact",
+    }
+    assert set(per_task) == expected, per_task
+    for task, lines in per_task.items():
+        assert len(lines) == 1, (task, lines)
+    assert "model.pkl" in per_task["serialize-model"][0]
+    assert PACK in per_task["generate-runtime-yaml"][0]
+    assert "Passed" in per_task["introspect-artifact"][0]

@@ -1,12 +1,20 @@
-"""Object Storage fixtures shared by the integration tests that drive the local service."""
+"""Object Storage and Data Science fixtures shared by the integration tests that drive the local
+service through the real oci SDK.
+
+Helpers these tests import by name live beside this file: ``sdk_calls.py`` (no-retry strategy,
+work request end states, expected ServiceErrors) and ``deployment_support.py`` (model
+artifacts and deployment requests)."""
 
 from __future__ import annotations
 
 import uuid
 
 import oci
+import oci.data_science.models as dsm
 import pytest
+from oci.data_science import DataScienceClient
 from oci.object_storage.models import CreateBucketDetails
+from sdk_calls import NO_RETRY
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +36,35 @@ def bucket(client, namespace, local_oci):
     details = CreateBucketDetails(name=name, compartment_id=local_oci.config["tenancy"])
     client.create_bucket(namespace, details)
     return name
+
+
+@pytest.fixture(scope="module")
+def ds(local_oci) -> DataScienceClient:
+    """The real DataScienceClient pointed at the local service, with the SDK's default retries."""
+    return local_oci.client(DataScienceClient)
+
+
+@pytest.fixture(scope="module")
+def strict(local_oci) -> DataScienceClient:
+    """A DataScienceClient that does not retry, so 409s and 412s surface at once."""
+    return local_oci.client(DataScienceClient, retry_strategy=NO_RETRY)
+
+
+@pytest.fixture
+def compartment() -> str:
+    """A fresh compartment OCID: lists in it show only what the test created."""
+    return f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def project(ds, compartment) -> dsm.Project:
+    """A new project in ``compartment``."""
+    details = dsm.CreateProjectDetails(compartment_id=compartment, display_name="proj")
+    return ds.create_project(details).data
+
+
+@pytest.fixture
+def model(ds, compartment, project) -> dsm.Model:
+    """A new model (no artifact yet) in ``project``."""
+    details = dsm.CreateModelDetails(compartment_id=compartment, project_id=project.id)
+    return ds.create_model(details).data

@@ -6,56 +6,34 @@ import base64
 import hashlib
 import os
 import threading
-import uuid
 
 import oci
 import oci.data_science.models as dsm
 import pytest
 from oci.data_science import DataScienceClient, DataScienceClientCompositeOperations
 from oci.object_storage import ObjectStorageClient
+from sdk_calls import DONE
+from sdk_calls import service_error as _error
 
 from ocimodel.local import datascience
 from ocimodel.local.core import OCIError
 
-DONE = [dsm.WorkRequest.STATUS_SUCCEEDED, dsm.WorkRequest.STATUS_FAILED]
+
+@pytest.fixture(scope="module")
+def ds(strict) -> DataScienceClient:
+    """The no-retry client: failures must surface at once."""
+    return strict
 
 
 @pytest.fixture
-def ds(local_oci) -> DataScienceClient:
-    return local_oci.client(DataScienceClient, retry_strategy=oci.retry.NoneRetryStrategy())
+def objects(client) -> ObjectStorageClient:
+    return client
 
 
 @pytest.fixture
-def objects(local_oci) -> ObjectStorageClient:
-    return local_oci.client(ObjectStorageClient)
-
-
-@pytest.fixture
-def model(ds) -> dsm.Model:
-    compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
-    project = ds.create_project(dsm.CreateProjectDetails(compartment_id=compartment)).data
-    return ds.create_model(
-        dsm.CreateModelDetails(compartment_id=compartment, project_id=project.id)
-    ).data
-
-
-@pytest.fixture
-def bucket(local_oci, objects) -> tuple[str, str]:
-    namespace = objects.get_namespace().data
-    name = f"b-{uuid.uuid4().hex[:12]}"
-    objects.create_bucket(
-        namespace,
-        oci.object_storage.models.CreateBucketDetails(
-            name=name, compartment_id=local_oci.config["tenancy"]
-        ),
-    )
-    return namespace, name
-
-
-def _error(fn, *args, **kwargs) -> oci.exceptions.ServiceError:
-    with pytest.raises(oci.exceptions.ServiceError) as info:
-        fn(*args, **kwargs)
-    return info.value
+def bucket(namespace, bucket) -> tuple[str, str]:
+    """(namespace, name) of a fresh bucket."""
+    return namespace, bucket
 
 
 def _md5(data: bytes) -> str:

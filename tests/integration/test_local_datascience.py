@@ -8,39 +8,11 @@ import oci
 import oci.data_science.models as dsm
 import pytest
 from oci.data_science import DataScienceClient, DataScienceClientCompositeOperations
+from sdk_calls import DONE
+from sdk_calls import service_error as _error
 
 from ocimodel.local import datascience
 from ocimodel.local.server import LocalOCI
-
-DONE = [dsm.WorkRequest.STATUS_SUCCEEDED, dsm.WorkRequest.STATUS_FAILED]
-
-
-@pytest.fixture
-def ds(local_oci) -> DataScienceClient:
-    return local_oci.client(DataScienceClient)
-
-
-@pytest.fixture
-def strict(local_oci) -> DataScienceClient:
-    """A client that does not retry, so 409s surface at once."""
-    return local_oci.client(DataScienceClient, retry_strategy=oci.retry.NoneRetryStrategy())
-
-
-@pytest.fixture
-def compartment() -> str:
-    return f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def project(ds, compartment) -> dsm.Project:
-    details = dsm.CreateProjectDetails(compartment_id=compartment, display_name="proj")
-    return ds.create_project(details).data
-
-
-def _error(fn, *args, **kwargs) -> oci.exceptions.ServiceError:
-    with pytest.raises(oci.exceptions.ServiceError) as info:
-        fn(*args, **kwargs)
-    return info.value
 
 
 def _full_model_details(compartment: str, project_id: str) -> dsm.CreateModelDetails:

@@ -25,10 +25,10 @@ from deployment_support import (
     wait_work_request,
     zip_artifact,
 )
+from sdk_calls import NO_RETRY
+from sdk_calls import service_error as _service_error
 
 from ocimodel.local.server import LocalOCI
-
-NO_RETRY = oci.retry.NoneRetryStrategy()
 
 
 def _alive(pid: int) -> bool:
@@ -37,11 +37,6 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-@pytest.fixture(scope="module")
-def ds(local_oci):
-    return local_oci.client(oci.data_science.DataScienceClient)
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +75,6 @@ def _delete(ds, dep_id: str) -> dsm.WorkRequest:
         dep_id, wait_for_states=["SUCCEEDED", "FAILED"], waiter_kwargs=_waiter()
     )
     return done.data
-
-
-def _service_error(fn, *args, **kwargs) -> oci.exceptions.ServiceError:
-    with pytest.raises(oci.exceptions.ServiceError) as info:
-        fn(*args, **kwargs)
-    return info.value
 
 
 def test_sklearn_deployment_lifecycle(local_oci, ds, compartment, project_id, sklearn_model):

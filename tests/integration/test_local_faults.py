@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import oci
 import pytest
 from oci.object_storage import ObjectStorageClient, UploadManager
-from oci.object_storage.models import CreateBucketDetails
+from sdk_calls import NO_RETRY
 
 from ocimodel.local.faults import (
     ENV_VAR,
@@ -20,8 +19,6 @@ from ocimodel.local.faults import (
 )
 from ocimodel.local.server import LocalOCI, LocalServiceError
 
-NO_RETRY = oci.retry.NoneRetryStrategy()
-
 
 @pytest.fixture
 def no_retry_os(local_faults) -> ObjectStorageClient:
@@ -29,14 +26,9 @@ def no_retry_os(local_faults) -> ObjectStorageClient:
 
 
 @pytest.fixture
-def bucket(local_oci, oci_config) -> tuple[str, str]:
-    client = local_oci.client(ObjectStorageClient)
-    namespace = client.get_namespace().data
-    name = f"faults-{uuid.uuid4().hex[:10]}"
-    client.create_bucket(
-        namespace, CreateBucketDetails(name=name, compartment_id=oci_config["tenancy"])
-    )
-    return namespace, name
+def bucket(namespace, bucket) -> tuple[str, str]:
+    """(namespace, name) of a fresh bucket."""
+    return namespace, bucket
 
 
 @pytest.mark.parametrize(

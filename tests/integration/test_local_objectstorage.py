@@ -10,7 +10,6 @@ from pathlib import Path
 
 import oci
 import pytest
-from oci.exceptions import ServiceError
 from oci.object_storage.models import (
     CommitMultipartUploadDetails,
     CommitMultipartUploadPartDetails,
@@ -19,6 +18,7 @@ from oci.object_storage.models import (
     RenameObjectDetails,
 )
 from oci.pagination import list_call_get_all_results
+from sdk_calls import service_error as error_of
 
 from ocimodel.local.objectstorage import get_object_blob, namespace_of, put_object_blob
 
@@ -28,12 +28,6 @@ SERVICE_BUCKET = "service-conda-packs"
 
 def md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
-def error_of(call, *args, **kwargs) -> ServiceError:
-    with pytest.raises(ServiceError) as info:
-        call(*args, **kwargs)
-    return info.value
 
 
 def test_namespace_is_stable_and_has_metadata(client, namespace, local_oci):

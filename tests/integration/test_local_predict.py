@@ -21,17 +21,11 @@ from deployment_support import (
     wait_work_request,
     zip_artifact,
 )
+from sdk_calls import NO_RETRY
 
 from ocimodel.local import deployments_runner
 from ocimodel.local.deployments import engine_of
 from ocimodel.local.deployments_predict import MAX_PAYLOAD_BYTES, TIMEOUT_KEY
-
-NO_RETRY = oci.retry.NoneRetryStrategy()
-
-
-@pytest.fixture(scope="module")
-def ds(local_oci):
-    return local_oci.client(oci.data_science.DataScienceClient)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +121,7 @@ def test_generated_score_py_takes_json_records_for_a_dataframe_pipeline(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from ocimodel.prepare import generate_score_py
+    from ocimodel.score import generate_score_py
     from ocimodel.serde import get_model_save_serializer
 
     frame = pd.DataFrame(

@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-
 import oci
 import oci.data_science.models as dsm
 import pytest
 from oci.data_science import DataScienceClient, DataScienceClientCompositeOperations
-
-DONE = [dsm.WorkRequest.STATUS_SUCCEEDED, dsm.WorkRequest.STATUS_FAILED]
-
-
-@pytest.fixture
-def ds(local_oci) -> DataScienceClient:
-    return local_oci.client(DataScienceClient, retry_strategy=oci.retry.NoneRetryStrategy())
+from sdk_calls import DONE
+from sdk_calls import service_error as _error
 
 
-@pytest.fixture
-def compartment() -> str:
-    return f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def project(ds, compartment) -> dsm.Project:
-    return ds.create_project(dsm.CreateProjectDetails(compartment_id=compartment)).data
-
-
-def _error(fn, *args, **kwargs) -> oci.exceptions.ServiceError:
-    with pytest.raises(oci.exceptions.ServiceError) as info:
-        fn(*args, **kwargs)
-    return info.value
+@pytest.fixture(scope="module")
+def ds(strict) -> DataScienceClient:
+    """The no-retry client: conflicts must surface at once."""
+    return strict
 
 
 def _set(ds, compartment, project, name, **kw) -> dsm.ModelVersionSet:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import uuid
 import zipfile
 
 import oci
 import pytest
+from prepare_support import SLUG
+from prepare_support import is_empty as _is_empty
 
-from ocimodel import conda
-from ocimodel.artifact import ArtifactSourceNotFoundError, ModelArtifact
+from ocimodel import GenericModel, conda
+from ocimodel.artifact import ModelArtifact
 from ocimodel.errors import (
     ArtifactNestedFolderError,
+    ArtifactSourceNotFoundError,
     CondaEnvError,
     UnsafeArchiveError,
 )
@@ -22,32 +26,11 @@ from ocimodel.oci import auth as oci_auth
 from ocimodel.oci.storage import copy_uri, is_oci_uri, iter_files, open_uri, uri_exists
 from ocimodel.runtime import read_runtime_yaml
 
-SLUG = "generalml_p311_cpu_x86_64_v1"
-
 
 @pytest.fixture
-def local_env(local_oci, monkeypatch):
-    """Point ocimodel's default auth at the local service through the environment only."""
-    for name, value in local_oci.env().items():
-        monkeypatch.setenv(name, value)
-    for name in (conda.ENV_INDEX_URI, conda.ENV_NAMESPACE, conda.ENV_BUCKET, "OCI_IAM_TYPE"):
-        monkeypatch.delenv(name, raising=False)
-    oci_auth.reset_auth()
-    yield local_oci
-    oci_auth.reset_auth()
-
-
-@pytest.fixture
-def bucket(local_env):
+def bucket(local_env, namespace, bucket):
     """A fresh bucket; returns its ``oci://bucket@namespace`` root."""
-    client = oci_auth.make_client(oci.object_storage.ObjectStorageClient)
-    namespace = client.get_namespace().data
-    name = f"storage-{uuid.uuid4().hex[:10]}"
-    details = oci.object_storage.models.CreateBucketDetails(
-        name=name, compartment_id=local_env.config["tenancy"]
-    )
-    client.create_bucket(namespace, details)
-    return f"oci://{name}@{namespace}"
+    return f"oci://{bucket}@{namespace}"
 
 
 def test_env_defaults_build_a_working_signed_client(local_env):
@@ -168,6 +151,36 @@ def test_conda_bucket_env_overrides_the_index_location(local_env, monkeypatch):
     monkeypatch.setenv(conda.ENV_BUCKET, "service-conda-packs")
     monkeypatch.setenv(conda.ENV_NAMESPACE, "id19sfcrra6z")
     assert conda.resolve_conda_env(SLUG).python_version == "3.11"
+
+
+def test_conda_bucket_env_moves_the_service_pack_index(local_env, monkeypatch, tmp_path):
+    from ocimodel.oci import auth as oci_auth
+
+    client = oci_auth.make_client(oci.object_storage.ObjectStorageClient)
+    namespace = client.get_namespace().data
+    bucket = f"packs-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(
+        namespace,
+        oci.object_storage.models.CreateBucketDetails(
+            name=bucket, compartment_id=local_env.config["tenancy"]
+        ),
+    )
+    path = f"oci://{bucket}@{namespace}/service_pack/cpu/Mine/1.0/mine_p312_v1"
+    index = [{"slug": "mine_p312_v1", "pack_path": path, "python": "3.12"}]
+    client.put_object(namespace, bucket, "service_pack/index.json", json.dumps(index).encode())
+    monkeypatch.setenv("CONDA_BUCKET_NS", namespace)
+    monkeypatch.setenv("CONDA_BUCKET_NAME", bucket)
+
+    model = GenericModel(lambda x: x, artifact_dir=str(tmp_path / "art"))
+    model.prepare(inference_conda_env="mine_p312_v1")  # python version comes from the index
+    env = model.runtime_info.model_deployment.inference_conda_env
+    assert (env.inference_env_path, env.inference_env_type) == (path, "data_science")
+    assert env.inference_python_version == "3.12"
+    # a slug only the default index knows is now unknown: the override is really used
+    other = GenericModel(lambda x: x, artifact_dir=str(tmp_path / "other"))
+    with pytest.raises(CondaEnvError, match=f"'dbexp_p38_cpu_v1'.*{bucket}"):
+        other.prepare(inference_conda_env="dbexp_p38_cpu_v1")
+    assert _is_empty(tmp_path / "other")
 
 
 def _artifact_zip(tmp_path, nested: str = "", extra: tuple = ()) -> bytes:

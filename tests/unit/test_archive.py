@@ -10,15 +10,14 @@ import zipfile
 
 import pytest
 
-from ocimodel.archive import (
+from ocimodel.artifact.archive import (
     ArchiveFormatError,
     IgnoreRules,
     iter_included,
     make_zip,
     safe_extract,
 )
-from ocimodel.errors import UnsafeArchiveError
-from ocimodel.runtime import ArtifactFileExistsError
+from ocimodel.errors import ArtifactFileExistsError, UnsafeArchiveError
 
 
 @pytest.mark.parametrize(

@@ -11,28 +11,29 @@ import zipfile
 
 import pytest
 import yaml
+from prepare_support import MY_PACK, OK_ENV
+from prepare_support import is_empty as _is_empty
 
-from ocimodel import conda
-from ocimodel.archive import ArchiveFormatError
-from ocimodel.artifact import (
-    ArtifactInputError,
-    ArtifactSourceNotFoundError,
-    ModelArtifact,
-)
+from ocimodel import GenericModel, conda
+from ocimodel.artifact import ModelArtifact
+from ocimodel.artifact.archive import ArchiveFormatError
+from ocimodel.artifact.manifest import ManifestError, read_manifest
 from ocimodel.errors import (
     AritfactFolderStructureError,
+    ArtifactFileExistsError,
+    ArtifactInputError,
     ArtifactNestedFolderError,
     ArtifactRequiredFilesError,
     ArtifactsNotAvailableError,
+    ArtifactSourceNotFoundError,
     CondaEnvError,
     RuntimeYamlError,
     UnsafeArchiveError,
 )
-from ocimodel.manifest import MANIFEST_NAME, ManifestError, read_manifest
-from ocimodel.runtime import ArtifactFileExistsError, read_runtime_yaml
+from ocimodel.layout import MANIFEST_NAME
+from ocimodel.runtime import read_runtime_yaml
 
 PACK = "oci://service-conda-packs@id19sfcrra6z/service_pack/cpu/GeneralML/1.0/generalml_p311_cpu_v1"
-MY_PACK = "oci://my-packs@myns/conda_environments/cpu/mine/1.0/mine_v1"
 
 
 @pytest.fixture(autouse=True)
@@ -316,6 +317,29 @@ def test_from_uri_structure_errors(tmp_path):
         ModelArtifact.from_uri(str(deep.parent), str(tmp_path / "d4"))
     for d in ("d1", "d2", "d3", "d4"):
         assert not (tmp_path / d).exists() or os.listdir(tmp_path / d) == []
+
+
+def _prepared(folder):
+    GenericModel(lambda x: x, artifact_dir=str(folder)).prepare(**OK_ENV, ignore_conda_error=True)
+    return folder
+
+
+def test_tar_gz_nested_folder_and_missing_files_raise_the_reference_errors(offline, tmp_path):
+    src = _prepared(tmp_path / "src")
+    nested = tmp_path / "nested.tar.gz"
+    with tarfile.open(nested, "w:gz") as tf:
+        tf.add(src, "inner")
+    with pytest.raises(ArtifactNestedFolderError, match="'inner'"):
+        ModelArtifact.from_uri(str(nested), str(tmp_path / "d1"))
+    assert _is_empty(tmp_path / "d1")
+    partial = tmp_path / "partial.tar.gz"
+    with tarfile.open(partial, "w:gz") as tf:
+        for name in os.listdir(src):
+            if name != "score.py":
+                tf.add(src / name, name)
+    with pytest.raises(ArtifactRequiredFilesError, match="score.py"):
+        ModelArtifact.from_uri(str(partial), str(tmp_path / "d2"))
+    assert _is_empty(tmp_path / "d2")
 
 
 def test_from_uri_invalid_runtime_yaml_leaves_target_untouched(tmp_path):

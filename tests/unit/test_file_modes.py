@@ -8,14 +8,9 @@ import zipfile
 
 import pytest
 
-from ocimodel.archive import make_zip, safe_extract
-from ocimodel.prepare import prepare_artifact
-from ocimodel.runtime import (
-    create_temp_dir,
-    create_temp_file,
-    write_bytes_atomic,
-    write_text_atomic,
-)
+from ocimodel.artifact.archive import make_zip, safe_extract
+from ocimodel.files import create_temp_dir, create_temp_file, write_bytes_atomic, write_text_atomic
+from ocimodel.pipeline import prepare_artifact
 from ocimodel.serde import write_hashed
 
 UMASKS = [0o022, 0o027, 0o002]

@@ -1,16 +1,20 @@
 """GenericModel prepare/verify/introspect against real files, real score.py runs, and the local
-OCI service for conda slug resolution and the object storage existence check."""
+OCI service for conda slug resolution and the object storage existence check: the reference's
+Toy example, converging re-prepares, from_model_artifact and reload, the summary status, and no
+temporary artifact folder left by a model that cannot be built or loaded."""
 
 from __future__ import annotations
 
+import io
 import os
-import subprocess
-import sys
+import tarfile
+import tempfile
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_iris
+from prepare_support import OK_ENV, PACK
+from prepare_support import snapshot as files
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -20,52 +24,19 @@ from ocimodel import (
     TEST_STATUS,
     GenericModel,
     MetadataTaxonomyKeys,
-    ModelProperties,
     ModelState,
 )
 from ocimodel.errors import (
-    CondaEnvError,
     SerializeInputNotImplementedError,
     SerializeModelNotImplementedError,
 )
-from ocimodel.serde import ModelNotPicklableError
-
-PACK = "oci://my-bucket@my-namespace/conda/my_pack_p311"
-
-
-@pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y)
-    return model, X, y
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No OCI config at all: object storage is unreachable."""
-    monkeypatch.setenv("OCI_CONFIG_FILE", str(tmp_path / "absent-config"))
-    monkeypatch.delenv("OCIMODEL_SERVICE_ENDPOINT", raising=False)
-
-
-@pytest.fixture
-def local_env(local_oci, monkeypatch):
-    """Default auth points at the local OCI service."""
-    for key, value in local_oci.env().items():
-        monkeypatch.setenv(key, value)
-    return local_oci
+from ocimodel.properties import PropertyTypeError
+from ocimodel.serde import InputSerializerRefusedError, ModelNotPicklableError
 
 
 def status(model: GenericModel) -> dict[str, str]:
     df = model.summary_status()
     return dict(zip(df["Details"], df["Status"], strict=True))
-
-
-def files(folder) -> dict[str, bytes]:
-    return {
-        name: open(os.path.join(folder, name), "rb").read()
-        for name in sorted(os.listdir(folder))
-        if os.path.isfile(os.path.join(folder, name))
-    }
 
 
 def test_reference_toy_example_prepares_and_verifies(local_env, tmp_path):
@@ -102,6 +73,32 @@ def test_reference_toy_example_prepares_and_verifies(local_env, tmp_path):
     assert status(model)["Conducted Introspect Test"] == ModelState.DONE.value
 
 
+def test_reference_toy_example_verbatim(local_env, tmp_path):
+    class Toy:
+        def predict(self, x):
+            return x**2
+
+    estimator = Toy()
+    model = GenericModel(estimator=estimator, artifact_dir=str(tmp_path / "toy"))
+    model.summary_status()
+    model.prepare(
+        inference_conda_env="dbexp_p38_cpu_v1",
+        inference_python_version="3.8",
+        model_file_name="toy_model.pkl",
+        training_id=None,
+        force_overwrite=True,
+    )
+    assert model.verify(2) == {"prediction": 4}
+    assert model.verify(3, in_process=True) == {"prediction": 9}
+    env = model.runtime_info.model_deployment.inference_conda_env
+    assert env.inference_env_slug == "dbexp_p38_cpu_v1"
+    assert env.inference_env_type == "data_science"
+    assert env.inference_env_path.endswith("/dbexp_p38_cpu_v1")
+    assert os.path.isfile(tmp_path / "toy" / "toy_model.pkl")
+    df = model.introspect()
+    assert set(df["Result"]) == {TEST_STATUS.PASSED}, df.to_string()
+
+
 def test_sklearn_pipeline_verify_matches_estimator_for_list_ndarray_dataframe(
     iris, offline, tmp_path
 ):
@@ -132,6 +129,17 @@ def test_sklearn_pipeline_verify_matches_estimator_for_list_ndarray_dataframe(
     assert recorded["runtime_path_exist"]["success"] is None
 
 
+def test_verify_accepts_plain_json_as_the_model_server_sends_it(iris, offline, tmp_path):
+    estimator, X, _ = iris
+    model = GenericModel(estimator, artifact_dir=str(tmp_path / "art"))
+    model.prepare(**OK_ENV)
+    rows = X.head(4)
+    expected = estimator.predict(rows).tolist()
+    assert model.verify(rows.values.tolist(), auto_serialize_data=False)["prediction"] == expected
+    assert model.verify(rows, auto_serialize_data=True)["prediction"] == expected
+    assert model.verify(np.asarray(rows.values))["prediction"] == expected
+
+
 def test_prepare_converges_and_guards_different_files(iris, offline, tmp_path):
     estimator, X, _ = iris
     folder = str(tmp_path / "art")
@@ -147,17 +155,6 @@ def test_prepare_converges_and_guards_different_files(iris, offline, tmp_path):
     assert files(folder) == first  # nothing replaced
     GenericModel(other, artifact_dir=folder).prepare(force_overwrite=True, **kwargs)
     assert files(folder)["model.pkl"] != first["model.pkl"]
-
-
-def test_bad_conda_env_fails_before_writing_anything(iris, offline, tmp_path):
-    folder = tmp_path / "fresh"
-    model = GenericModel(iris[0], artifact_dir=str(folder))
-    with pytest.raises(CondaEnvError, match="oci://"):
-        model.prepare(inference_conda_env="not/a/slug", inference_python_version="3.11")
-    assert not folder.exists() or os.listdir(folder) == []
-    with pytest.raises(CondaEnvError, match="inference_python_version"):
-        model.prepare(inference_conda_env=PACK)
-    assert not folder.exists() or os.listdir(folder) == []
 
 
 def test_from_model_artifact_and_reload(iris, offline, tmp_path):
@@ -207,46 +204,6 @@ def test_summary_status_updates_and_rejects_unknown_rows(tmp_path):
         model.update_summary_status("No such row", "Done")
 
 
-def test_model_properties_env_and_config_round_trip(monkeypatch, tmp_path):
-    monkeypatch.setenv("PROJECT_OCID", "ocid1.datascienceproject.oc1..p")
-    monkeypatch.setenv("NB_SESSION_COMPARTMENT_OCID", "ocid1.compartment.oc1..c")
-    props = ModelProperties(deployment_instance_count=2, overwrite_existing_artifact=True)
-    props.with_env()
-    assert props.project_id == "ocid1.datascienceproject.oc1..p"
-    assert props.compartment_id == "ocid1.compartment.oc1..c"
-    path = str(tmp_path / "props.ini")
-    props.to_config(path, "DEV")
-    with pytest.raises(FileExistsError, match="force_overwrite"):
-        props.to_config(path, "DEV")
-    loaded = ModelProperties.from_config(path, "DEV")
-    assert loaded == props
-    with pytest.raises(ValueError, match="DEV"):
-        ModelProperties.from_config(path, "PROD")
-    with pytest.raises(ValueError, match="deployment_ocpus"):
-        props.with_prop("deployment_cpus", 1)
-
-
-def test_public_api_names_and_light_import():
-    names = [
-        "ModelArtifact", "ModelIntrospect", "ModelCustomMetadata", "ModelTaxonomyMetadata",
-        "ModelProvenanceMetadata", "UseCaseType", "Framework", "MetadataCustomCategory",
-        "FrameworkSpecificModel", "SummaryStatus", "ModelState", "TEST_STATUS", "PrintItem",
-        "DataScienceModelType", "ModelDeploymentRuntimeType", "GenericModel", "ModelProperties",
-        "IntrospectionNotPassed", "AritfactFolderStructureError", "ArtifactNestedFolderError",
-        "ArtifactRequiredFilesError", "ArtifactsNotAvailableError", "NotActiveDeploymentError",
-        "RuntimeInfoInconsistencyError", "SerializeModelNotImplementedError",
-        "SerializeInputNotImplementedError", "MetadataValueTooLong", "MetadataSizeTooLarge",
-        "MetadataDescriptionTooLong", "Introspectable", "MetadataMixin", "BaseProperties",
-    ]  # fmt: skip
-    for name in names:
-        assert getattr(ocimodel, name).__name__ == name, name
-    assert set(names) <= set(ocimodel.__all__)
-    heavy = "{'prefect', 'pandas', 'oci', 'sklearn'}"
-    code = f"import sys, ocimodel; print(sorted({heavy} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_unpicklable_model_leaves_no_partial_artifact(offline, tmp_path):
     import threading
 
@@ -272,3 +229,40 @@ def test_unpicklable_model_leaves_no_partial_artifact(offline, tmp_path):
         assert "joblib" in message and "SERDE" in message
     assert not folder.exists()
     assert sorted(os.listdir(existing)) == ["notes.txt"]
+
+
+def test_bad_serializer_leaves_no_temporary_artifact_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def leftovers():
+        return [n for n in os.listdir(tmp_path) if n.startswith("ocimodel-artifact-")]
+
+    with pytest.raises(Exception, match="bogus"):
+        GenericModel(estimator=1, model_save_serializer="bogus")
+    with pytest.raises(InputSerializerRefusedError):
+        GenericModel(estimator=1, model_input_serializer="cloudpickle")
+    with pytest.raises(PropertyTypeError):
+        GenericModel(estimator=1, properties={"compartment_id": 5})
+    assert leftovers() == []
+    model = GenericModel(estimator=1)
+    assert leftovers() == [os.path.basename(model.artifact_dir)]
+
+
+def test_unsafe_archive_without_artifact_dir_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from ocimodel.errors import UnsafeArchiveError
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        for name, data in (("score.py", b"s"), ("../evil.txt", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(UnsafeArchiveError):
+        GenericModel.from_model_artifact(str(evil))
+    assert os.listdir(scratch) == []
+    assert not (tmp_path / "evil.txt").exists()

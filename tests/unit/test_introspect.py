@@ -24,6 +24,9 @@ from ocimodel.introspect import (
     run_checks,
 )
 
+# No OCI config: object storage cannot be reached from these tests unless one says otherwise.
+pytestmark = pytest.mark.usefixtures("offline")
+
 GOOD_SCORE = textwrap.dedent(
     """
     import os
@@ -65,13 +68,6 @@ def make_artifact(tmp_path, score=GOOD_SCORE, runtime=None):
 
 def results_by_key(results):
     return {r.key: r for r in results}
-
-
-@pytest.fixture(autouse=True)
-def unreachable_storage(monkeypatch, tmp_path):
-    """No OCI config: object storage cannot be reached from these tests."""
-    monkeypatch.setenv("OCI_CONFIG_FILE", str(tmp_path / "no-such-oci-config"))
-    monkeypatch.delenv("OCIMODEL_SERVICE_ENDPOINT", raising=False)
 
 
 def snapshot(folder):

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from ocimodel.errors import (
+    ArtifactFileExistsError,
     MetadataDescriptionTooLong,
     MetadataSizeTooLarge,
     MetadataValueTooLong,
@@ -42,7 +43,6 @@ from ocimodel.metadata import (
     populate_taxonomy,
     validate_catalog_metadata_size,
 )
-from ocimodel.runtime import ArtifactFileExistsError
 
 # --- enumerations -----------------------------------------------------------------------------
 

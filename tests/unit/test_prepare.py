@@ -1,8 +1,11 @@
-"""The prepare pipeline's core steps: model file, runtime.yaml, schemas and the git check."""
+"""The prepare pipeline's core steps: model file, runtime.yaml, schemas and the git check of
+the artifact folder and the training script; forced re-prepares replace, restore or remove
+only the files prepare recorded."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -11,21 +14,24 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from prepare_support import MY_PACK, OK_ENV
+from prepare_support import is_empty as _is_empty
 
-from ocimodel.artifact import build_runtime_info
-from ocimodel.manifest import MANIFEST_NAME, write_manifest
+from ocimodel import GenericModel, OcimodelError
+from ocimodel.artifact.manifest import write_manifest
+from ocimodel.errors import ArtifactFileExistsError
+from ocimodel.layout import MANIFEST_NAME
 from ocimodel.metadata import ChangesNotCommitted
-from ocimodel.prepare import (
-    generate_runtime_yaml,
-    populate_metadata,
+from ocimodel.metadata.prepared import populate_metadata
+from ocimodel.pipeline import prepare_artifact
+from ocimodel.runtime import build_runtime_info, generate_runtime_yaml
+from ocimodel.schema import (
+    INPUT_SCHEMA_FILE_NAME,
+    SCHEMA_MAX_BYTES,
+    SchemaSizeWarning,
     populate_schema,
-    prepare_artifact,
-    serialize_model,
 )
-from ocimodel.runtime import ArtifactFileExistsError
-from ocimodel.schema import INPUT_SCHEMA_FILE_NAME, SCHEMA_MAX_BYTES, SchemaSizeWarning
-
-MY_PACK = "oci://my-packs@myns/conda_environments/cpu/mine/1.0/mine_v1"
+from ocimodel.serialize import serialize_model
 
 
 def test_serialize_writes_no_manifest_and_a_new_model_discards_a_stale_one(tmp_path):
@@ -127,6 +133,32 @@ def test_pending_changes_in_the_artifact_folder_repo_fail_unless_ignored(tmp_pat
     assert sorted(os.listdir(folder)) == ["notes.txt"]  # the failed prepare left nothing
 
 
+def test_dirty_training_script_fails_prepare_unless_ignored(iris, offline, tmp_path):
+    from ocimodel import ChangesNotCommitted
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "t@example.com")
+    _git(repo, "config", "user.name", "t")
+    script = repo / "train.py"
+    script.write_text("print('train')\n")
+    _git(repo, "add", "train.py")
+    _git(repo, "commit", "-q", "-m", "init")
+    script.write_text("print('train, edited')\n")
+
+    folder = tmp_path / "art"
+    model = GenericModel(iris[0], artifact_dir=str(folder))
+    with pytest.raises(ChangesNotCommitted, match="train.py") as info:
+        model.prepare(training_script_path=str(script), ignore_pending_changes=False, **OK_ENV)
+    assert isinstance(info.value, OcimodelError)
+    assert "commit" in str(info.value).lower()
+    assert _is_empty(folder)
+    model.prepare(training_script_path=str(script), **OK_ENV)  # the reference's default ignores
+    assert model.metadata_provenance.git_branch == "main"
+    assert model.metadata_provenance.training_script_path == str(script)
+
+
 class _Locked:
     """A model cloudpickle cannot write (it holds a lock)."""
 
@@ -182,8 +214,29 @@ def test_failed_forced_prepare_restores_the_files_it_replaced(tmp_path):
     assert after == before  # runtime.yaml (3.10) was written, then put back
 
 
+def test_forced_prepare_under_a_new_model_file_name_removes_the_recorded_old_one(
+    iris, offline, tmp_path, caplog
+):
+    from ocimodel.metadata.prepared import read_metadata
+
+    estimator, _, _ = iris
+    folder = tmp_path / "art"
+    GenericModel(estimator, artifact_dir=str(folder)).prepare(**OK_ENV)
+    (folder / "notes.pkl").write_bytes(b"the user's, not recorded by prepare")
+    with caplog.at_level(logging.WARNING, logger="ocimodel.pipeline"):
+        GenericModel(estimator, artifact_dir=str(folder)).prepare(
+            model_file_name="other.pkl", force_overwrite=True, **OK_ENV
+        )
+    files = set(os.listdir(folder))
+    assert "other.pkl" in files and "model.pkl" not in files
+    assert "notes.pkl" in files  # never guessed from the extension
+    assert "Removed model.pkl" in caplog.text and "other.pkl" in caplog.text
+    custom = read_metadata(str(folder)).custom
+    assert custom["ModelFileName"].value == "other.pkl"
+
+
 def test_model_conflict_found_last_restores_the_metadata_file(tmp_path):
-    from ocimodel.prepare import METADATA_FILE
+    from ocimodel.layout import METADATA_FILE
 
     folder = str(tmp_path)
     common = dict(inference_conda_env=MY_PACK, inference_python_version="3.11")
@@ -197,7 +250,7 @@ def test_model_conflict_found_last_restores_the_metadata_file(tmp_path):
 
 
 def test_missing_training_script_is_a_typed_error_before_anything_is_written(tmp_path):
-    from ocimodel.prepare import PrepareError, TrainingScriptNotFoundError
+    from ocimodel.errors import PrepareError, TrainingScriptNotFoundError
 
     folder = tmp_path / "art"
     missing = tmp_path / "nope" / "train.py"
@@ -222,8 +275,8 @@ def test_missing_training_script_is_a_typed_error_before_anything_is_written(tmp
 
 def test_metadata_at_the_budget_limit_still_fits_after_introspection(tmp_path):
     """A prepare at exactly 32,000 budget bytes can always record its introspection results."""
+    from ocimodel.introspect import introspect_artifact
     from ocimodel.metadata import METADATA_SIZE_LIMIT, catalog_metadata_size
-    from ocimodel.prepare import introspect_artifact
 
     (tmp_path / "score.py").write_text("def predict(x, y):\n    return x\n")  # checks fail
     prepared = prepare_artifact(
@@ -253,7 +306,7 @@ def test_metadata_at_the_budget_limit_still_fits_after_introspection(tmp_path):
 
 
 def test_artifact_rollback_restores_small_files_and_removes_what_was_added(tmp_path):
-    from ocimodel.prepare import artifact_rollback
+    from ocimodel.pipeline import artifact_rollback
 
     folder = tmp_path / "art"
     folder.mkdir()

@@ -9,9 +9,8 @@ import yaml
 
 from ocimodel import conda
 from ocimodel.conda import CondaEnvInfo, parse_service_pack_index, resolve_conda_env
-from ocimodel.errors import CondaEnvError, RuntimeYamlError
+from ocimodel.errors import ArtifactFileExistsError, CondaEnvError, RuntimeYamlError
 from ocimodel.runtime import (
-    ArtifactFileExistsError,
     InferenceCondaEnv,
     ModelDeployment,
     RuntimeInfo,

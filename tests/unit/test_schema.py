@@ -1,15 +1,19 @@
 """Schemas from data samples: every accepted sample type, nullable dtypes, stats that agree
-with pandas, JSON round trips, max_col_num, and the 32,000-byte catalog limit."""
+with pandas, JSON round trips, max_col_num (a wider sample: prepare warns and skips the input
+schema), and the 32,000-byte catalog limit."""
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from prepare_support import OK_ENV
 
+from ocimodel import GenericModel
 from ocimodel.errors import OcimodelError
 from ocimodel.schema import (
     DATA_SCHEMA_MAX_COL_NUM,
@@ -167,6 +171,31 @@ def test_default_max_col_num_accepts_2000_columns():
     assert len(Schema.from_sample(sample)) == 2000
     with pytest.raises(DataSchemaTooLarge):
         Schema.from_sample(pd.DataFrame(np.ones((3, 2001))))
+
+
+def test_max_col_num_skips_the_schema_with_a_warning_and_prepares(iris, offline, tmp_path):
+    from ocimodel.metadata.prepared import read_metadata
+    from ocimodel.schema import SchemaTooWideWarning
+
+    estimator, X, y = iris
+    folder = tmp_path / "art"
+    with pytest.warns(SchemaTooWideWarning) as caught:
+        model = GenericModel(estimator, artifact_dir=str(folder)).prepare(
+            X_sample=X.head(10), y_sample=y.head(10), max_col_num=3, **OK_ENV
+        )
+    (warning,) = [w.message for w in caught if isinstance(w.message, SchemaTooWideWarning)]
+    assert "input sample has 4 columns, more than max_col_num=3" in str(warning)
+    assert "max_col_num=4" in str(warning)  # how to get a schema
+    assert model.schema_input is None and len(model.schema_output) == 1
+    stored = read_metadata(str(folder))
+    assert stored.schema_input is None and stored.schema_output is not None
+    assert {"model.pkl", "score.py", "runtime.yaml", "ocimodel-metadata.json"} <= set(
+        os.listdir(folder)
+    )
+    again = GenericModel(estimator, artifact_dir=str(folder)).prepare(
+        X_sample=X.head(10), max_col_num=4, force_overwrite=True, **OK_ENV
+    )
+    assert again.schema_input.keys == list(X.columns)
 
 
 def test_schema_for_catalog_small_and_large(tmp_path):

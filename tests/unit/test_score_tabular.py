@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from score_artifacts import prepare
 
 from ocimodel.errors import ScoreError
-from ocimodel.prepare import generate_score_py
 from ocimodel.schema import INPUT_SCHEMA_FILE_NAME, Schema
 from ocimodel.serde import get_model_save_serializer
 from ocimodel.verify import verify_artifact
-
-
-def prepare(folder: Path, model, serializer="cloudpickle") -> Path:
-    saver = get_model_save_serializer(serializer)
-    saver.save(model, folder / saver.file_name)
-    generate_score_py(str(folder), model_file_name=saver.file_name, model_save_serializer=saver)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
-"""Wire codec, input serializers and model save serializers of ocimodel.serde."""
+"""Wire codec, input serializers and model save serializers of ocimodel.serde; an input
+serializer that would unpickle request bodies is refused wherever it enters (by name or
+instance, in prepare, generate_score_py and GenericModel)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from prepare_support import PREPARE_ARGS, Doubler
 
 from ocimodel import codec
 from ocimodel.errors import (
@@ -27,6 +30,9 @@ from ocimodel.errors import (
     SerializeInputNotImplementedError,
     SerializeModelNotImplementedError,
 )
+from ocimodel.generic_model import GenericModel
+from ocimodel.pipeline import prepare_artifact
+from ocimodel.score import generate_score_py
 from ocimodel.serde import (
     MODEL_SAVE_SERDE_FILE_NAME,
     SERDE,
@@ -272,6 +278,87 @@ def test_custom_input_serde_is_wrapped_and_builds_request_bodies():
     assert serializer.to_request("abc") == (b"ABC", "text/plain")
     assert serializer.to_request('"x"') == (b'"X"', "application/json")
     assert serializer.deserialize("ABC") == "abc"
+
+
+# --- input serializers that would unpickle request bodies are refused wherever they enter -----
+
+
+class PickleNamedSERDE(SERDE):
+    name = "Pickle"
+
+    def serialize(self, data):
+        return data
+
+    def deserialize(self, data):
+        return data
+
+
+class TextSERDE(SERDE):
+    name = "text"
+
+    def serialize(self, data):
+        return str(data)
+
+    def deserialize(self, data):
+        return data
+
+
+@pytest.mark.parametrize(
+    "serializer",
+    [
+        CloudpickleModelSaveSerializer(),
+        JoblibModelSaveSerializer(),
+        get_model_save_serializer(TextSERDE()),
+        PickleNamedSERDE(),
+        CustomInputSerializer(CloudpickleModelSaveSerializer()),
+    ],
+    ids=["cloudpickle", "joblib", "custom-save", "named-pickle", "wrapped"],
+)
+def test_unpickling_input_serializer_instances_are_refused(serializer):
+    with pytest.raises(InputSerializerRefusedError) as info:
+        get_model_input_serializer(serializer)
+    message = str(info.value)
+    assert type(serializer).__name__ in message
+    assert "'json'" in message and "without unpickling" in message
+
+
+def test_a_parsing_serde_is_still_accepted():
+    assert isinstance(get_model_input_serializer(TextSERDE()), CustomInputSerializer)
+
+
+def test_prepare_with_a_pickling_input_serializer_writes_nothing(tmp_path):
+    folder = tmp_path / "art"
+    with pytest.raises(InputSerializerRefusedError, match="CloudpickleModelSaveSerializer"):
+        prepare_artifact(
+            Doubler(),
+            str(folder),
+            model_input_serializer=CloudpickleModelSaveSerializer(),
+            **PREPARE_ARGS,
+        )
+    assert not folder.exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(InputSerializerRefusedError):
+        generate_score_py(
+            str(existing),
+            model_file_name="model.pkl",
+            model_input_serializer=JoblibModelSaveSerializer(),
+        )
+    assert os.listdir(existing) == []
+
+
+def test_generic_model_refuses_a_pickling_input_serializer(tmp_path):
+    folder = tmp_path / "art"
+    with pytest.raises(InputSerializerRefusedError, match="JoblibModelSaveSerializer"):
+        GenericModel(
+            estimator=Doubler(),
+            artifact_dir=str(folder),
+            model_input_serializer=JoblibModelSaveSerializer(),
+        )
+    model = GenericModel(estimator=Doubler(), artifact_dir=str(folder))
+    with pytest.raises(InputSerializerRefusedError):
+        model.set_model_input_serializer(CloudpickleModelSaveSerializer())
+    assert not folder.exists()
 
 
 # --- model save serializers -------------------------------------------------------------------

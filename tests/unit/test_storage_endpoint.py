@@ -1,9 +1,13 @@
-"""A storage endpoint whose host does not resolve fails at once, naming the fix."""
+"""A storage endpoint whose host does not resolve fails at once, naming the fix; a failed
+lookup is not remembered, so the next call looks the host up again."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from ocimodel.oci import storage
 from ocimodel.oci.storage import EndpointNotResolvableError, ensure_endpoint_resolves, open_uri
 
 
@@ -27,3 +31,23 @@ def test_reading_through_an_unresolvable_endpoint_fails_before_any_request(oci_c
     # raise its own connection error; the typed error proves the request was never sent.
     with pytest.raises(EndpointNotResolvableError):
         open_uri("oci://bucket@namespace/object", "rb", auth)
+
+
+def test_a_host_that_failed_to_resolve_is_looked_up_again(monkeypatch):
+    host = "objectstorage.flaky.example"
+    calls = []
+
+    def flaky(name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 1:
+            raise socket.gaierror(socket.EAI_AGAIN, "temporary failure")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", flaky)
+    storage._RESOLVED_HOSTS.discard(host)
+    with pytest.raises(storage.EndpointNotResolvableError):
+        storage.ensure_endpoint_resolves(f"https://{host}")
+    storage.ensure_endpoint_resolves(f"https://{host}")
+    storage.ensure_endpoint_resolves(f"https://{host}")
+    assert calls == [host, host]  # the success is remembered, the failure was not
+    storage._RESOLVED_HOSTS.discard(host)

@@ -10,29 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from score_artifacts import make_toy, prepare
 
 from ocimodel.errors import ScoreError, SerializeInputNotImplementedError
-from ocimodel.prepare import generate_score_py
+from ocimodel.score import generate_score_py
 from ocimodel.serde import SERDE, InputSerializerRefusedError, get_model_save_serializer
 from ocimodel.verify import VerifyTimeoutError, verify_artifact
-
-
-def make_toy():
-    """The reference's Toy model, defined locally as in a notebook (pickled by value)."""
-
-    class Toy:
-        def predict(self, x):
-            return x**2
-
-    return Toy()
-
-
-def prepare(folder: Path, model, serializer="cloudpickle", file_name=None, **kwargs) -> Path:
-    saver = get_model_save_serializer(serializer)
-    file_name = file_name or saver.file_name
-    saver.save(model, folder / file_name)
-    generate_score_py(str(folder), model_file_name=file_name, model_save_serializer=saver, **kwargs)
-    return folder
 
 
 def custom_score(folder: Path, body: str) -> Path:
@@ -44,14 +27,10 @@ def custom_score(folder: Path, body: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def iris_pipeline():
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y), X
+def iris_pipeline(iris):
+    """The shared iris pipeline and its features."""
+    model, X, _ = iris
+    return model, X
 
 
 @pytest.mark.parametrize("in_process", [False, True])

@@ -25,53 +25,26 @@ from deployment_support import ECHO_SCORE, create_model, deployment_details, zip
 from oci.data_science import DataScienceClient
 from oci.object_storage import ObjectStorageClient, UploadManager
 from oci.pagination import list_call_get_all_results
+from sdk_calls import NO_RETRY
+from sdk_calls import service_error as _error
 
 from ocimodel.local import sdkmodels
 from ocimodel.local.core import BODY_IDLE_TIMEOUT_KEY
 from ocimodel.local.operations import UNSIGNED_BODY_OPERATIONS, operation_of
 from ocimodel.local.store import RETRY_TOKEN_TTL
 
-NO_RETRY = oci.retry.NoneRetryStrategy()
 STALE = "stale-etag"
 
 
 @pytest.fixture(scope="module")
-def ds(local_oci) -> DataScienceClient:
-    return local_oci.client(DataScienceClient, retry_strategy=NO_RETRY)
+def ds(strict) -> DataScienceClient:
+    """The no-retry client: every refusal must surface at once."""
+    return strict
 
 
 @pytest.fixture(scope="module")
 def objects(local_oci) -> ObjectStorageClient:
     return local_oci.client(ObjectStorageClient, retry_strategy=NO_RETRY)
-
-
-@pytest.fixture(scope="module")
-def namespace(objects) -> str:
-    return objects.get_namespace().data
-
-
-@pytest.fixture
-def compartment() -> str:
-    return f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def project(ds, compartment) -> dsm.Project:
-    return ds.create_project(dsm.CreateProjectDetails(compartment_id=compartment)).data
-
-
-@pytest.fixture
-def model(ds, compartment, project) -> dsm.Model:
-    details = dsm.CreateModelDetails(compartment_id=compartment, project_id=project.id)
-    return ds.create_model(details).data
-
-
-@pytest.fixture
-def bucket(objects, namespace, local_oci) -> str:
-    name = f"contract-{uuid.uuid4().hex[:10]}"
-    details = osm.CreateBucketDetails(name=name, compartment_id=local_oci.config["tenancy"])
-    objects.create_bucket(namespace, details)
-    return name
 
 
 @pytest.fixture
@@ -85,12 +58,6 @@ def quick_stall(local_oci):
         extras.pop(BODY_IDLE_TIMEOUT_KEY, None)
     else:
         extras[BODY_IDLE_TIMEOUT_KEY] = before
-
-
-def _error(fn, *args, **kwargs) -> oci.exceptions.ServiceError:
-    with pytest.raises(oci.exceptions.ServiceError) as info:
-        fn(*args, **kwargs)
-    return info.value
 
 
 def _failed_deployment(local_oci, ds, compartment, project_id, model_id) -> str:

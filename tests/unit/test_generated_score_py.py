@@ -15,29 +15,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from score_artifacts import make_toy, prepare
 
 from ocimodel import codec
-from ocimodel.archive import safe_extract
 from ocimodel.artifact import ModelArtifact
-from ocimodel.prepare import PrepareError, generate_score_py
-from ocimodel.runtime import ArtifactFileExistsError
-from ocimodel.score_template import MANIFEST_FILE_NAME, ScoreTemplateError, render_score_py
+from ocimodel.artifact.archive import safe_extract
+from ocimodel.errors import ArtifactFileExistsError, PrepareError
+from ocimodel.layout import MANIFEST_NAME as MANIFEST_FILE_NAME
+from ocimodel.score import ScoreTemplateError, generate_score_py, render_score_py
 from ocimodel.serde import (
     MODEL_INPUT_SERDE_FILE_NAME,
     SERDE,
     get_model_input_serializer,
-    get_model_save_serializer,
 )
-
-
-def make_toy():
-    """A model class defined locally, as in a notebook: cloudpickle stores it by value."""
-
-    class Toy:
-        def predict(self, x):
-            return x**2
-
-    return Toy()
 
 
 def make_echo():
@@ -46,14 +36,6 @@ def make_echo():
             return {"type": type(x).__name__, "value": x}
 
     return Echo()
-
-
-def prepare(folder: Path, model, serializer="cloudpickle", file_name=None, **kwargs) -> str:
-    saver = get_model_save_serializer(serializer)
-    file_name = file_name or saver.file_name
-    digest = saver.save(model, folder / file_name)
-    generate_score_py(str(folder), model_file_name=file_name, model_save_serializer=saver, **kwargs)
-    return digest
 
 
 def run_score(folder: Path, calls: str) -> dict:
