@@ -5,10 +5,13 @@ mappings that keep secrets out of every repr, str and message."""
 from __future__ import annotations
 
 import configparser
+import datetime
 import os
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
+import jwt
 import oci
 
 from ocimodel.errors import OcimodelError
@@ -184,8 +187,52 @@ def _api_key_signer(config: Mapping[str, Any], where: str, fix: str) -> oci.sign
         )
     except Exception as exc:
         raise OCIAuthError(
-            f"The API key of {where} could not be loaded ({type(exc).__name__}). {fix}"
+            f"The API key of {where} could not be loaded ({type(exc).__name__}): "
+            f"{_key_problem(config)}. {fix}"
         ) from None
+
+
+def _key_problem(config: Mapping[str, Any]) -> str:
+    """What is wrong with the private key of ``config`` (``key_content`` or ``key_file``), in
+    words naming the file or setting only: never the key material or the pass phrase."""
+    phrase = config.get("pass_phrase")
+    content = config.get("key_content")
+    if content:
+        what, data = "key_content", content
+    else:
+        path = config.get("key_file")
+        if not path:
+            return "the profile has neither key_file nor key_content; add key_file=<path to .pem>"
+        path = os.path.expanduser(str(path))
+        what = f"key_file {path!r}"
+        if not os.path.isfile(path):
+            return f"{what} is not a file; point key_file at the private key (.pem)"
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return f"{what} cannot be read ({type(exc).__name__}); check its permissions"
+    return f"{what} {_pem_problem(data, phrase)}"
+
+
+def _pem_problem(data: str | bytes, pass_phrase: Any) -> str:
+    """Why PEM text does not load as a private key (looked at by its markers only)."""
+    text = data.decode("ascii", errors="replace") if isinstance(data, bytes) else str(data)
+    text = text.strip()
+    if not text:
+        return "is empty; it must hold the PEM private key"
+    if "PUBLIC KEY-----" in text or text.startswith(("ssh-", "ecdsa-")):
+        return "holds a public key; it must be the private key that key belongs to"
+    if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
+        return (
+            "is not a PEM private key (it must start with '-----BEGIN PRIVATE KEY-----' or "
+            "'-----BEGIN RSA PRIVATE KEY-----')"
+        )
+    if "ENCRYPTED" in text:
+        if not pass_phrase:
+            return "is encrypted, but no pass_phrase is set; add the key's pass_phrase"
+        return "is encrypted, and the pass_phrase does not decrypt it; set the right pass_phrase"
+    return "is damaged or truncated (a PEM private key that does not parse); export the key again"
 
 
 def _security_token_signer(
@@ -197,25 +244,110 @@ def _security_token_signer(
             f"Profile {profile!r} in {location!r} has no readable security_token_file. Run "
             "`oci session authenticate` or use auth='api_key'."
         )
-    with open(os.path.expanduser(token_file), encoding="utf-8") as fh:
+    token_file = os.path.expanduser(token_file)
+    with open(token_file, encoding="utf-8") as fh:
         token = fh.read().strip()
+    _check_session_token(token, token_file, location, profile)
+    if not config.get("key_file"):
+        raise OCIAuthError(
+            f"Profile {profile!r} in {location!r} has no key_file, the session key that "
+            "`oci session authenticate` writes. Add key_file=<path to the session .pem>, or run "
+            "`oci session authenticate` again."
+        )
     try:
         key = oci.signer.load_private_key_from_file(config["key_file"], config.get("pass_phrase"))
     except Exception as exc:
         raise OCIAuthError(
             f"The session key of profile {profile!r} in {location!r} could not be loaded "
-            f"({type(exc).__name__}). Check key_file and pass_phrase in that profile."
+            f"({type(exc).__name__}): {_key_problem({**config, 'key_content': None})}. "
+            "Check key_file and pass_phrase in that profile."
         ) from None
     return oci.auth.signers.SecurityTokenSigner(token, key)
 
 
+def _check_session_token(token: str, token_file: str, location: str, profile: str) -> None:
+    """Refuses a session token that is not a JWT or whose ``exp`` has passed. The signature is
+    not verified here (the service does that); only the expiry claim is read."""
+    where = f"security_token_file {token_file!r} of profile {profile!r} in {location!r}"
+    renew = (
+        f"Run `oci session refresh --profile {profile}` to renew it, or `oci session "
+        f"authenticate --profile-name {profile}` if the session can no longer be refreshed."
+    )
+    try:
+        claims = jwt.decode(
+            token,
+            options={
+                "verify_signature": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
+        )
+    except jwt.PyJWTError:
+        raise OCIAuthError(
+            f"The {where} does not hold a session token (a JWT). Run `oci session "
+            f"authenticate --profile-name {profile}` to create one."
+        ) from None
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)) and exp <= time.time():
+        when = datetime.datetime.fromtimestamp(exp, tz=datetime.timezone.utc)
+        raise OCIAuthError(
+            f"The session token in {where} expired at {when:%Y-%m-%d %H:%M:%S} UTC. {renew}"
+        )
+
+
+_RP_PREFIX = "OCI_RESOURCE_PRINCIPAL_"
+_RP_REQUIRED = {
+    "1.1": ("RPT_ENDPOINT", "RPST_ENDPOINT"),
+    "2.1": ("RPT_ENDPOINT", "RPST_ENDPOINT", "RESOURCE_ID", "PRIVATE_PEM"),
+    "2.1.1": ("RPT_ENDPOINT", "RPST_ENDPOINT", "RESOURCE_ID", "TENANCY_ID", "PRIVATE_PEM"),
+    "2.1.2": ("RPT_ENDPOINT", "RPST_ENDPOINT", "RESOURCE_ID", "TENANCY_ID", "PRIVATE_PEM"),
+    "2.2": ("RPST", "PRIVATE_PEM", "REGION"),
+    "3.0": ("VERSION_FOR_LEAF_RESOURCE", "RPST_ENDPOINT_FOR_PARENT_RESOURCE"),
+}
+"""Variables the SDK needs for each resource principal version (after the prefix)."""
+
+
+def _resource_principal_env_problem() -> str | None:
+    """What the OCI_RESOURCE_PRINCIPAL_* environment lacks (variable names only, never values)."""
+    version = os.environ.get(f"{_RP_PREFIX}VERSION")
+    if not version:
+        return f"{_RP_PREFIX}VERSION is not set"
+    required = _RP_REQUIRED.get(version.strip())
+    if required is None:
+        return (
+            f"{_RP_PREFIX}VERSION is {version.strip()!r}, which the OCI SDK does not support "
+            f"(supported: {', '.join(_RP_REQUIRED)})"
+        )
+    missing = [f"{_RP_PREFIX}{n}" for n in required if not os.environ.get(f"{_RP_PREFIX}{n}")]
+    if missing:
+        return (
+            f"{_RP_PREFIX}VERSION is {version.strip()!r} but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set"
+        )
+    return None
+
+
 def _resource_principal_signer() -> Any:
+    problem = _resource_principal_env_problem()
+    if problem:
+        raise OCIAuthError(
+            f"No resource principal is available here: {problem}. Run inside an OCI resource "
+            f"(notebook session, job run, pipeline run) where the service sets {_RP_PREFIX}*, "
+            "set the missing variables, or use auth='api_key'."
+        )
     try:
         return oci.auth.signers.get_resource_principals_signer()
     except Exception as exc:
+        version = os.environ.get(f"{_RP_PREFIX}VERSION", "").strip()
+        used = ", ".join(f"{_RP_PREFIX}{n}" for n in _RP_REQUIRED.get(version, ()))
         raise OCIAuthError(
-            f"No resource principal is available here ({type(exc).__name__}). Run inside an "
-            "OCI resource with OCI_RESOURCE_PRINCIPAL_* set, or use auth='api_key'."
+            f"No resource principal is available here ({type(exc).__name__}): the resource "
+            f"principal v{version} settings could not be used. Check {used} (and "
+            f"{_RP_PREFIX}PRIVATE_PEM_PASSPHRASE if the key is encrypted), or use "
+            "auth='api_key'."
         ) from None
 
 
