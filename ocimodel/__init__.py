@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "SummaryStatus": "ocimodel.summary",
     "ModelState": "ocimodel.summary",
     "ModelProperties": "ocimodel.properties",
+    "ModelVersionSet": "ocimodel.model_version_set",
     "BaseProperties": "ocimodel.properties",
     # introspection
     "ModelIntrospect": "ocimodel.introspect",
@@ -124,6 +125,7 @@ __all__ = [
     "ModelState",
     "ModelTaxonomyMetadata",
     "ModelTaxonomyMetadataItem",
+    "ModelVersionSet",
     "NotActiveDeploymentError",
     "OCIAuth",
     "OcimodelError",
@@ -188,6 +190,7 @@ if TYPE_CHECKING:
         ModelTaxonomyMetadataItem,
         UseCaseType,
     )
+    from ocimodel.model_version_set import ModelVersionSet
     from ocimodel.oci.auth import (
         OCIAuth,
         api_keys,

@@ -60,8 +60,18 @@ def check_metadata(body: dict) -> None:
         if items is None:
             continue
         seen: set[str] = set()
+        # Defined (taxonomy) values such as Hyperparameters or ArtifactTestResults are JSON
+        # documents held only to the list's byte budget; custom values are short strings.
+        limited = (
+            ("key", "value", "description")
+            if list_name == "customMetadataList"
+            else (
+                "key",
+                "description",
+            )
+        )
         for i, item in enumerate(items):
-            for key in ("key", "value", "description"):
+            for key in limited:
                 text = item.get(key)
                 if text is not None and len(text) > METADATA_ITEM_MAX:
                     raise invalid(
