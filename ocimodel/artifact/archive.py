@@ -8,15 +8,19 @@ folder cannot be re-included, as in git.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import stat
 import tarfile
+import threading
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from ocimodel.artifact.manifest import ManifestError, manifest_document, manifest_text
 from ocimodel.errors import ArtifactFileExistsError, OcimodelError, UnsafeArchiveError
@@ -223,6 +227,240 @@ def _write_hashed_member(zf: zipfile.ZipFile, path: str, name: str) -> tuple[str
             dst.write(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+# --- streaming zips: written in place, append-only, while an upload reads them ----------------
+
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+"""The timestamp of every member of a streamed zip, so the same content gives the same bytes."""
+COMPRESSION_SAMPLE = 1024 * 1024
+"""Bytes of a file compressed to judge whether deflating it is worth it."""
+STORE_RATIO = 0.9
+"""A file whose sample deflates to more than this fraction of its size is stored as is."""
+
+
+def compression_for(path: str, sample_size: int = COMPRESSION_SAMPLE) -> int:
+    """``ZIP_STORED`` for a file whose first ``sample_size`` bytes do not deflate below
+    :data:`STORE_RATIO` of their size (an already compressed or random model file), else
+    ``ZIP_DEFLATED``."""
+    with open(path, "rb") as fh:
+        sample = fh.read(sample_size)
+    if len(sample) < 512:
+        return zipfile.ZIP_DEFLATED
+    ratio = len(zlib.compress(sample, 6)) / len(sample)
+    return zipfile.ZIP_STORED if ratio > STORE_RATIO else zipfile.ZIP_DEFLATED
+
+
+class _AppendOnly:
+    """A write-only stream without ``seek``: zipfile then writes each member's sizes and CRC
+    in a data descriptor after its data instead of seeking back, so bytes already written
+    never change (a reader may upload them while the zip grows)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self._pos = 0
+
+    def write(self, data: bytes) -> int:
+        self._fh.write(data)
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+
+def _streamed_info(name: str, mode: int, size: int, compress_type: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.create_system = 3
+    info.external_attr = (0o100755 if mode & 0o111 else 0o100644) << 16
+    info.compress_type = compress_type
+    info.file_size = size  # decides ZIP64 up front
+    return info
+
+
+def _write_streamed_member(
+    zf: zipfile.ZipFile, path: str, name: str, hashed: bool
+) -> tuple[str, int] | None:
+    """Streams one file into the zip with a fixed timestamp and the compression it deserves;
+    (sha256 hex, size) of its bytes when ``hashed``."""
+    st = os.stat(path)
+    info = _streamed_info(name, st.st_mode, st.st_size, compression_for(path))
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as src, zf.open(info, "w") as dst:
+        while chunk := src.read(CHUNK_SIZE):
+            if hashed:
+                digest.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+    return (digest.hexdigest(), size) if hashed else None
+
+
+@dataclass
+class _ZipPlan:
+    src_dir: str
+    dest: str
+    included: list[str]
+    hashed: set[str]
+    ignore_file: str
+
+
+def _plan_zip(
+    src_dir: str,
+    dest_zip: str,
+    ignore_file: str,
+    force_overwrite: bool,
+    manifest_files: Iterable[str],
+) -> _ZipPlan:
+    if not os.path.isdir(src_dir):
+        raise FileNotFoundError(f"Artifact folder {src_dir!r} does not exist; prepare it first.")
+    dest = os.path.abspath(dest_zip)
+    if os.path.exists(dest) and not force_overwrite:
+        raise ArtifactFileExistsError(dest)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    return _ZipPlan(
+        src_dir, dest, list(iter_included(src_dir, ignore_file)), set(manifest_files), ignore_file
+    )
+
+
+def _is_beside_dest(full: str, dest: str) -> bool:
+    """True for the zip itself and files named after it in its folder (an upload journal and
+    its temporary files), which must not go into the zip when it is written inside src_dir."""
+    real, real_dest = os.path.realpath(full), os.path.realpath(dest)
+    return real == real_dest or (
+        os.path.dirname(real) == os.path.dirname(real_dest)
+        and os.path.basename(real_dest) in os.path.basename(real)
+    )
+
+
+def _write_zip(plan: _ZipPlan, fh: IO[bytes]) -> None:
+    digests: dict[str, tuple[str, int]] = {}
+    with zipfile.ZipFile(_AppendOnly(fh), "w", allowZip64=True) as zf:  # type: ignore[arg-type]
+        for rel in plan.included:
+            full = os.path.join(plan.src_dir, *rel.split("/"))
+            if _is_beside_dest(full, plan.dest) or (plan.hashed and rel == MANIFEST_NAME):
+                continue
+            entry = _write_streamed_member(zf, full, rel, rel in plan.hashed)
+            if entry is not None:
+                digests[rel] = entry
+            fh.flush()
+        if plan.hashed:
+            missing = sorted(plan.hashed - set(digests))
+            if missing:
+                raise ManifestError(
+                    f"{missing} of {plan.src_dir!r} should be listed in {MANIFEST_NAME} but are "
+                    f"not in the zip; create them or remove them from {plan.ignore_file}."
+                )
+            text = manifest_text(manifest_document(digests)).encode("utf-8")
+            info = _streamed_info(MANIFEST_NAME, 0o644, len(text), zipfile.ZIP_DEFLATED)
+            zf.writestr(info, text)
+    fh.flush()
+
+
+def _run_zip(plan: _ZipPlan, fh: IO[bytes], on_done: threading.Event | None) -> str:
+    try:
+        with fh:
+            _write_zip(plan, fh)
+    except BaseException:
+        # Remove the half zip first: a reader woken by on_done then finds no file and fails.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(plan.dest)
+        raise
+    finally:
+        if on_done is not None:
+            on_done.set()
+    return plan.dest
+
+
+def zip_into(
+    src_dir: str,
+    dest_zip: str,
+    *,
+    ignore_file: str = MODEL_IGNORE,
+    force_overwrite: bool = False,
+    manifest_files: Iterable[str] = (),
+    on_done: threading.Event | None = None,
+) -> str:
+    """Zips the kept files of ``src_dir`` into ``dest_zip`` in place, append-only, so another
+    thread may read (upload) the bytes already written while the zip grows; sets ``on_done``
+    once the central directory is written and the file closed.
+
+    Unlike :func:`make_zip` (a temporary file, then a rename) the zip is written where it
+    ends up, and:
+
+    - bytes before the current end never change (sizes and CRCs follow each member's data);
+    - the same folder content always gives the same bytes (sorted names, a fixed timestamp,
+      normalized permissions), so a re-built zip matches parts an interrupted upload sent;
+    - each file gets its own compression: deflated, unless a sample of it does not compress
+      (:func:`compression_for`), then stored.
+
+    ``.model-ignore`` and ``manifest_files`` (hashed while they stream in, the manifest added
+    last) work as in :func:`make_zip`. On failure the file is removed, then ``on_done`` set,
+    and the error raised. Use :func:`start_zip_into` to run it in a thread.
+    """
+    plan = _plan_zip(src_dir, dest_zip, ignore_file, force_overwrite, manifest_files)
+    try:
+        fh = open(plan.dest, "wb")
+    except BaseException:
+        if on_done is not None:
+            on_done.set()
+        raise
+    return _run_zip(plan, fh, on_done)
+
+
+class ZipJob:
+    """A :func:`zip_into` running in a thread: ``path``, ``done`` (set when the zip is
+    complete, or failed and removed) and :meth:`result`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.done = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def _run(self, plan: _ZipPlan, fh: IO[bytes]) -> None:
+        try:
+            _run_zip(plan, fh, self.done)
+        except BaseException as exc:  # handed to result()
+            self._error = exc
+
+    def result(self, timeout: float | None = None) -> str:
+        """The zip's path once it is complete; raises the zip's error."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"Zipping into {self.path!r} did not finish in {timeout} s.")
+        if self._error is not None:
+            raise self._error
+        return self.path
+
+
+def start_zip_into(
+    src_dir: str,
+    dest_zip: str,
+    *,
+    ignore_file: str = MODEL_IGNORE,
+    force_overwrite: bool = False,
+    manifest_files: Iterable[str] = (),
+) -> ZipJob:
+    """Starts :func:`zip_into` in a thread and returns its :class:`ZipJob`. The folder is
+    checked and ``dest_zip`` created (emptied) before it returns, so a reader started next
+    never sees an older file there::
+
+        job = start_zip_into(artifact_dir, zip_path, force_overwrite=True)
+        result = upload_file(zip_path, uri, source_done=job.done)
+        job.result()  # the zip's own error, if it failed
+    """
+    plan = _plan_zip(src_dir, dest_zip, ignore_file, force_overwrite, manifest_files)
+    fh = open(plan.dest, "wb")
+    job = ZipJob(plan.dest)
+    job._thread = threading.Thread(
+        target=job._run, args=(plan, fh), name="ocimodel-zip", daemon=True
+    )
+    job._thread.start()
+    return job
 
 
 def archive_kind(path: str) -> str | None:
