@@ -7,13 +7,16 @@ state between calls (artifact folder, serializers, metadata, summary).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ocimodel.artifact.downloader import fetch_artifact
 from ocimodel.artifact.model_artifact import ModelArtifact
+from ocimodel.artifact.uploader import upload_artifact_zip
 from ocimodel.errors import ArtifactsNotAvailableError
 from ocimodel.introspect import TEST_STATUS, Introspectable, ModelIntrospect, introspect_artifact
 from ocimodel.layout import (
@@ -24,9 +27,11 @@ from ocimodel.layout import (
     REQUIRED_FILES,
 )
 from ocimodel.metadata.prepared import new_metadata, populate_metadata, read_metadata
+from ocimodel.oci import catalog
 from ocimodel.pipeline import PrepareSpec, run_prepare
 from ocimodel.properties import ModelProperties, check_property_types
 from ocimodel.runtime import RuntimeInfo, read_runtime_yaml
+from ocimodel.save import SaveError, SaveSpec, save_model, update_catalog_model
 from ocimodel.schema import DATA_SCHEMA_MAX_COL_NUM, Schema, populate_schema
 from ocimodel.serde import (
     ModelInputSerializerType,
@@ -56,6 +61,18 @@ class ModelDeploymentRuntimeType:
 
     CONDA = "conda"
     CONTAINER = "container"
+
+
+class _class_or_instance_method:
+    """A method callable on the class or on an instance (the reference's ``delete``): it gets
+    the class and the instance, or None."""
+
+    def __init__(self, fn: Callable[..., Any]):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, instance: Any, owner: type) -> Callable[..., Any]:
+        return functools.partial(self.fn, owner, instance)
 
 
 class MetadataMixin:
@@ -551,6 +568,220 @@ class GenericModel(MetadataMixin, Introspectable):
         model._mark_prepared(serialized=True)
         return model
 
+    # --- save, load back, update, delete ------------------------------------------------------
+
+    def save(
+        self,
+        bucket_uri: str | None = None,
+        defined_tags: dict | None = None,
+        description: str | None = None,
+        display_name: str | None = None,
+        featurestore_dataset: Any = None,
+        freeform_tags: dict | None = None,
+        ignore_introspection: bool | None = False,
+        model_version_set: Any = None,
+        overwrite_existing_artifact: bool | None = True,
+        parallel_process_count: int = 9,
+        remove_existing_artifact: bool | None = True,
+        reload: bool | None = True,
+        version_label: str | None = None,
+        model_by_reference: bool | None = False,
+        **kwargs: Any,
+    ) -> str:
+        """Saves the artifact to the model catalog and returns the model OCID.
+
+        ``kwargs``: ``project_id``, ``compartment_id`` (else the properties, then the
+        environment), ``region``, and CreateModelDetails attributes. Re-running a failed or
+        interrupted save converges on one model (see :mod:`ocimodel.save`).
+        """
+        if featurestore_dataset is not None:
+            raise SaveError(
+                "featurestore_dataset is not supported; record the dataset in custom metadata "
+                "(model.metadata_custom.add(...)) instead."
+            )
+        self._require_artifact()
+        props = self.properties
+        spec = SaveSpec.of(
+            bucket_uri=bucket_uri or props.bucket_uri,
+            defined_tags=defined_tags,
+            description=description,
+            display_name=display_name,
+            freeform_tags=freeform_tags,
+            ignore_introspection=bool(ignore_introspection),
+            model_version_set=model_version_set,
+            overwrite_existing_artifact=_flag(
+                overwrite_existing_artifact, props.overwrite_existing_artifact
+            ),
+            remove_existing_artifact=_flag(
+                remove_existing_artifact, props.remove_existing_artifact
+            ),
+            parallel_process_count=parallel_process_count,
+            reload=bool(reload),
+            version_label=version_label,
+            model_by_reference=bool(model_by_reference),
+            **kwargs,
+        )
+        saved = save_model(
+            self.artifact_dir,
+            spec,
+            metadata=self._metadata,
+            runtime_info=self.runtime_info,
+            properties=props.to_dict(),
+            auth=self.auth,
+        )
+        self._model_id = saved.model_id
+        self.dsc_model = saved.model
+        status = self._summary_status
+        status.mark(SummaryDetail.INTROSPECTED, ModelState.DONE)
+        status.mark(SummaryDetail.UPLOADED, ModelState.DONE)
+        status.mark(SummaryDetail.DEPLOYED, ModelState.AVAILABLE)
+        return saved.model_id
+
+    def upload_artifact(
+        self,
+        uri: str,
+        auth: AuthLike = None,
+        force_overwrite: bool | None = False,
+        parallel_process_count: int = 9,
+    ) -> None:
+        """Zips the artifact to ``uri``: a local folder or an ``oci://`` prefix (or a full
+        ``.zip`` path); the zip is named after the model OCID, else the artifact folder."""
+        self._require_artifact()
+        upload_artifact_zip(
+            self.artifact_dir,
+            uri,
+            name=self.model_id or os.path.basename(self.artifact_dir.rstrip(os.sep)),
+            auth=auth or self.auth,
+            force_overwrite=bool(force_overwrite),
+            parallel_process_count=parallel_process_count,
+        )
+
+    def download_artifact(
+        self,
+        artifact_dir: str | None = None,
+        auth: AuthLike = None,
+        force_overwrite: bool | None = False,
+        bucket_uri: str | None = None,
+        remove_existing_artifact: bool | None = True,
+        **kwargs: Any,
+    ) -> GenericModel:
+        """Downloads this model's artifact from the catalog into ``artifact_dir`` (default:
+        the model's own), verifies its manifest and reloads runtime.yaml and score.py."""
+        if not self.model_id:
+            raise ArtifactsNotAvailableError(
+                "The model is not in the model catalog yet; call save() first or load it with "
+                "GenericModel.from_model_catalog(model_id)."
+            )
+        target = artifact_dir or self.artifact_dir
+        fetch_artifact(
+            self.model_id,
+            target,
+            auth=auth or self.auth,
+            force_overwrite=bool(force_overwrite),
+            bucket_uri=bucket_uri,
+            remove_existing_artifact=bool(remove_existing_artifact),
+            **kwargs,
+        )
+        self.artifact_dir = os.path.abspath(target)
+        self.reload()
+        return self
+
+    @classmethod
+    def from_model_catalog(
+        cls,
+        model_id: str,
+        model_file_name: str | None = None,
+        artifact_dir: str | None = None,
+        auth: AuthLike = None,
+        force_overwrite: bool | None = False,
+        properties: ModelProperties | Mapping[str, Any] | None = None,
+        bucket_uri: str | None = None,
+        remove_existing_artifact: bool | None = True,
+        ignore_conda_error: bool | None = False,
+        download_artifact: bool | None = True,
+        **kwargs: Any,
+    ) -> GenericModel:
+        """Loads a model from the catalog: its metadata, and (unless ``download_artifact`` is
+        False) its artifact, verified and reloaded."""
+        dsc_model = catalog.get_model(auth, model_id)
+        if not download_artifact:
+            model = cls(
+                artifact_dir=artifact_dir,
+                properties=properties,
+                auth=auth,
+                serialize=False,
+                model_file_name=model_file_name,
+                ignore_conda_error=ignore_conda_error,
+            )
+            model._model_id, model.dsc_model = model_id, dsc_model
+            model._summary_status.mark(SummaryDetail.UPLOADED, ModelState.DONE)
+            return model
+        target = artifact_dir or tempfile.mkdtemp(prefix="ocimodel-artifact-")
+        fetch_artifact(
+            model_id,
+            target,
+            auth=auth,
+            force_overwrite=bool(force_overwrite) or not artifact_dir,
+            bucket_uri=bucket_uri,
+            remove_existing_artifact=bool(remove_existing_artifact),
+            **kwargs,
+        )
+        model = cls.from_model_artifact(
+            target,
+            model_file_name=model_file_name,
+            artifact_dir=target,
+            auth=auth,
+            properties=properties,
+            ignore_conda_error=ignore_conda_error,
+        )
+        model._model_id, model.dsc_model = model_id, dsc_model
+        model._summary_status.mark(SummaryDetail.UPLOADED, ModelState.DONE)
+        return model
+
+    def update(self, **kwargs: Any) -> GenericModel:
+        """Updates the model's metadata in the catalog (display_name, description, tags,
+        version_label, and the metadata this object holds); the artifact never changes."""
+        if not self.model_id:
+            raise ArtifactsNotAvailableError(
+                "The model is not in the model catalog; call save() before update()."
+            )
+        self.dsc_model = update_catalog_model(
+            self.model_id, metadata=self._metadata, auth=self.auth, **kwargs
+        )
+        return self
+
+    @_class_or_instance_method
+    def delete(
+        cls,
+        self: GenericModel | None,
+        model_id: str | None = None,
+        delete_associated_model_deployment: bool | None = False,
+        delete_model_artifact: bool | None = False,
+        artifact_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Deletes a model from the catalog (called on an instance: that model), with its
+        deployments when ``delete_associated_model_deployment``, and its local artifact folder
+        when ``delete_model_artifact``."""
+        auth = kwargs.pop("auth", None) or (self.auth if self is not None else None)
+        model_id = model_id or (self.model_id if self is not None else None)
+        if not model_id:
+            raise ArtifactsNotAvailableError(
+                "No model to delete: pass model_id='ocid1.datasciencemodel...' or call "
+                "delete() on a saved model."
+            )
+        catalog.delete_model(
+            auth,
+            model_id,
+            delete_associated_model_deployment=bool(delete_associated_model_deployment),
+        )
+        folder = artifact_dir or (self.artifact_dir if self is not None else None)
+        if delete_model_artifact and folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        if self is not None and self.model_id == model_id:
+            self._model_id, self.dsc_model = None, None
+            self._summary_status.mark(SummaryDetail.UPLOADED, ModelState.AVAILABLE)
+
 
 class FrameworkSpecificModel(GenericModel):
     """Base of framework-specific models (scikit-learn, XGBoost, ...)."""
@@ -596,3 +827,10 @@ def _onnx_serializer(initial_types: list[tuple] | None, X_sample: Any) -> Any:
 
 def _open_artifact(artifact_dir: str, model_file_name: str | None, auth: AuthLike) -> Any:
     return ModelArtifact(artifact_dir, model_file_name=model_file_name, auth=auth)
+
+
+def _flag(value: bool | None, fallback: bool | None) -> bool:
+    """A bool argument, else the property, else True (the reference's default)."""
+    if value is not None:
+        return bool(value)
+    return True if fallback is None else bool(fallback)

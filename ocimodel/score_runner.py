@@ -15,6 +15,8 @@ import traceback
 import uuid
 
 _JSON_TYPES = ("application/json",)
+LOAD_ONLY = "-"
+"""The request file argument that asks only to load the model."""
 
 
 def parse_body(body, content_type):
@@ -54,15 +56,21 @@ def import_score(artifact_dir, module_name="score"):
 
 
 def run(artifact_dir, body, content_type, module_name="score"):
-    """Import score.py from ``artifact_dir`` and call predict; return an outcome dict."""
+    """Import score.py from ``artifact_dir`` and call predict; return an outcome dict.
+
+    ``body`` None only imports score.py and calls ``load_model()`` (what a save checks).
+    """
     stage = "import"
     try:
         module = import_score(artifact_dir, module_name)
+        if body is None:
+            module.load_model()
+            return {"ok": True, "result": "null"}
         stage = "predict"
         result = module.predict(parse_body(body, content_type))
         stage = "response"
         text = json.dumps(result, allow_nan=False)
-    except BaseException as exc:
+    except BaseException as exc:  # every failure goes back to the caller
         return _failure(stage, exc)
     return {"ok": True, "result": text}
 
@@ -86,13 +94,16 @@ def run_in_process(artifact_dir, body, content_type):
 
 
 def main(argv):
-    """``score_runner.py ARTIFACT_DIR REQUEST_FILE CONTENT_TYPE RESULT_FILE``."""
+    """``score_runner.py ARTIFACT_DIR REQUEST_FILE CONTENT_TYPE RESULT_FILE``; a REQUEST_FILE
+    of ``-`` only loads the model."""
     artifact_dir, request_path, content_type, result_path = argv[1:5]
     artifact_dir = os.path.abspath(artifact_dir)
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
     sys.path.insert(0, artifact_dir)
-    with open(request_path, "rb") as fh:
-        body = fh.read()
+    body = None
+    if request_path != LOAD_ONLY:
+        with open(request_path, "rb") as fh:
+            body = fh.read()
     outcome = run(artifact_dir, body, content_type)
     with open(result_path, "w", encoding="utf-8") as fh:
         json.dump(outcome, fh)

@@ -94,18 +94,33 @@ def _run_in_process(root: Path, body: bytes, content_type: str) -> dict:
         sys.dont_write_bytecode = previous
 
 
-def _run_subprocess(root: Path, body: bytes, content_type: str, timeout: float) -> dict:
+def check_load_model(artifact_dir: str | os.PathLike, timeout: float = 120.0) -> None:
+    """Imports the artifact's score.py and calls ``load_model()`` in a fresh, isolated Python
+    process, as a deployment would; raises ScoreError with its traceback if that fails."""
+    root = Path(artifact_dir).resolve()
+    outcome = _run_subprocess(root, None, "", timeout)
+    if not outcome.get("ok"):
+        raise ScoreError(
+            f"load_model() of {root / 'score.py'} failed in a fresh Python process: "
+            f"{outcome.get('error', '')}; fix score.py or the model file, or pass reload=False.",
+            outcome.get("traceback", ""),
+        )
+
+
+def _run_subprocess(root: Path, body: bytes | None, content_type: str, timeout: float) -> dict:
+    """Runs score_runner.py on ``body`` (None: only load the model) in a fresh interpreter."""
     with tempfile.TemporaryDirectory(prefix="ocimodel-verify-") as tmp:
         request_path = Path(tmp) / "request.body"
         result_path = Path(tmp) / "result.json"
-        request_path.write_bytes(body)
+        if body is not None:
+            request_path.write_bytes(body)
         command = [
             sys.executable,
             "-I",
             "-B",
             str(RUNNER_PATH),
             str(root),
-            str(request_path),
+            str(request_path) if body is not None else score_runner.LOAD_ONLY,
             content_type,
             str(result_path),
         ]

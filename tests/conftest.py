@@ -1,6 +1,6 @@
 """Fixtures for every test: one local OCI service and one Prefect test server per session, the
 environments ocimodel's default auth sees (the local service, or no OCI at all), fast SDK
-retries and the iris model the prepare tests fit.
+retries, a bucket, a compartment with a project, and the iris model the prepare tests fit.
 
 This folder is on ``sys.path`` (pytest's default ``prepend`` import mode), so test modules
 import the shared constants and helpers of ``prepare_support.py`` by name."""
@@ -14,7 +14,11 @@ for _name in ("NO_PROXY", "no_proxy"):
     _hosts = [h for h in os.environ.get(_name, "").split(",") if h]
     os.environ[_name] = ",".join(dict.fromkeys([*_hosts, "127.0.0.1", "localhost"]))
 
+import uuid  # noqa: E402
+
+import oci  # noqa: E402
 import pytest  # noqa: E402
+from oci.object_storage.models import CreateBucketDetails  # noqa: E402
 
 from ocimodel.local.server import LocalOCI, fast_retry_strategy  # noqa: E402
 
@@ -102,3 +106,39 @@ def iris():
     X, y = load_iris(return_X_y=True, as_frame=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y)
     return model, X, y
+
+
+@pytest.fixture
+def catalog_env(local_env, monkeypatch) -> tuple[str, str]:
+    """``local_env`` plus a new project in a fresh compartment, both in the environment where
+    save looks for them; returns ``(compartment_id, project_id)``."""
+    from oci.data_science import DataScienceClient
+    from oci.data_science.models import CreateProjectDetails
+
+    compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
+    ds = local_env.client(DataScienceClient)
+    project = ds.create_project(CreateProjectDetails(compartment_id=compartment)).data
+    monkeypatch.setenv("PROJECT_COMPARTMENT_OCID", compartment)
+    monkeypatch.setenv("PROJECT_OCID", project.id)
+    return compartment, project.id
+
+
+@pytest.fixture(scope="module")
+def client(local_oci):
+    """The real ObjectStorageClient pointed at the local service."""
+    return local_oci.client(oci.object_storage.ObjectStorageClient)
+
+
+@pytest.fixture(scope="module")
+def namespace(client):
+    """The local tenancy's Object Storage namespace."""
+    return client.get_namespace().data
+
+
+@pytest.fixture
+def bucket(client, namespace, local_oci):
+    """A fresh, empty bucket's name."""
+    name = f"bucket-{uuid.uuid4().hex[:10]}"
+    details = CreateBucketDetails(name=name, compartment_id=local_oci.config["tenancy"])
+    client.create_bucket(namespace, details)
+    return name

@@ -10,7 +10,7 @@ import tempfile
 from typing import TYPE_CHECKING
 
 from ocimodel.artifact.archive import ArchiveFormatError, archive_kind, member_parts, safe_extract
-from ocimodel.artifact.manifest import read_manifest
+from ocimodel.artifact.manifest import read_manifest, verify_manifest
 from ocimodel.errors import (
     AritfactFolderStructureError,
     ArtifactFileExistsError,
@@ -34,12 +34,14 @@ def place_artifact(
     model_file_name: str | None = None,
     force_overwrite: bool = False,
     auth: AuthLike = None,
+    *,
+    verify: bool = False,
 ) -> str:
     """Puts the artifact at ``uri`` into ``artifact_dir`` and returns that folder's path.
 
-    The source is staged next to the target and checked (structure, runtime.yaml) first;
-    existing files are replaced only with ``force_overwrite``. ``uri`` naming ``artifact_dir``
-    itself only checks it.
+    The source is staged next to the target and checked (structure, runtime.yaml and, with
+    ``verify``, the sha256 manifest when it has one) first; existing files are replaced only
+    with ``force_overwrite``. ``uri`` naming ``artifact_dir`` itself only checks it.
     """
     target = os.path.abspath(os.path.expanduser(os.fspath(artifact_dir)))
     if not is_oci_uri(uri):
@@ -64,6 +66,8 @@ def place_artifact(
         _materialize(uri, staging, staging_root, auth)
         check_structure(staging, model_file_name)
         read_runtime_yaml(staging)
+        if verify:
+            verify_manifest(staging)
         incoming = [rel for rel, _ in iter_files(staging)]
         conflicts = [rel for rel in incoming if os.path.lexists(os.path.join(target, rel))]
         if conflicts and not force_overwrite:

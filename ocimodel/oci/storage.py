@@ -10,12 +10,15 @@ process default of :func:`~ocimodel.oci.auth.resolve_auth`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from typing import IO, Any
 
 import fsspec
+import oci
 
+from ocimodel.errors import OcimodelError
 from ocimodel.files import (
     CHUNK_SIZE,
     OCI_SCHEME,
@@ -44,6 +47,43 @@ __all__ = [
     "uri_exists",
     "uri_isdir",
 ]
+
+
+_BUCKET_URI = re.compile(r"^oci://(?P<bucket>[^/@\s]+)@(?P<namespace>[^/\s]+)(?P<prefix>/.*)?$")
+
+
+class BucketNotFoundError(ValueError, OcimodelError):
+    """The bucket of an Object Storage URI does not exist (or is not visible to this auth)."""
+
+
+def parse_bucket_uri(bucket_uri: str) -> tuple[str, str, str]:
+    """``(bucket, namespace, prefix)`` of ``oci://bucket@namespace/prefix/``; the prefix is
+    empty or ends with ``/``."""
+    match = _BUCKET_URI.match(bucket_uri or "") if isinstance(bucket_uri, str) else None
+    if not match:
+        raise BucketNotFoundError(
+            f"bucket_uri {bucket_uri!r} is not an Object Storage URI; pass "
+            "'oci://<bucket>@<namespace>/<prefix>/'."
+        )
+    prefix = (match["prefix"] or "/").lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return match["bucket"], match["namespace"], prefix
+
+
+def require_bucket(uri: str, auth: AuthLike = None) -> None:
+    """Raises BucketNotFoundError unless the bucket of ``uri`` exists."""
+    bucket, namespace, _ = parse_bucket_uri(uri)
+    client = resolve_auth(auth).client("object_storage")
+    try:
+        client.head_bucket(namespace, bucket)
+    except oci.exceptions.ServiceError as exc:
+        if exc.status != 404:
+            raise
+        raise BucketNotFoundError(
+            f"Bucket {bucket!r} does not exist in namespace {namespace!r} (from {uri}); create "
+            "it, or pass the bucket_uri of an existing bucket your credentials can write to."
+        ) from None
 
 
 def filesystem(uri: str, auth: AuthLike = None) -> fsspec.AbstractFileSystem:
