@@ -180,18 +180,42 @@ def check_before_save(
     runtime_info: RuntimeInfo | None,
     auth: AuthLike = None,
 ) -> None:
-    """What must hold before anything is created: introspection, load_model() in a fresh
-    process, runtime.yaml matching the caller's runtime info, the metadata budget, a usable
-    bucket_uri and an artifact small enough without one."""
+    """What must hold before anything is created, cheapest first: known arguments, a usable
+    bucket_uri (or an artifact small enough without one), runtime.yaml matching the caller's
+    runtime info, the metadata budget, introspection, and load_model() in a fresh process."""
     from ocimodel.introspect import introspect_artifact
     from ocimodel.verify import check_load_model
 
+    unknown = sorted(set(spec.extra) - set(catalog.CREATE_MODEL_FIELDS))
+    if unknown:
+        raise SaveError(
+            f"save() got unknown arguments {unknown}; pass only the documented parameters and "
+            f"oci.data_science.models.CreateModelDetails attributes "
+            f"({', '.join(sorted(catalog.CREATE_MODEL_FIELDS))})."
+        )
+    if spec.model_by_reference and not spec.bucket_uri:
+        raise SaveError(
+            "model_by_reference=True keeps the artifact's files in Object Storage: pass "
+            "bucket_uri='oci://<bucket>@<namespace>/<prefix>/'."
+        )
+    if spec.bucket_uri:
+        parse_bucket_uri(spec.bucket_uri)
+    else:
+        size = artifact_size_estimate(artifact_dir)
+        if size > SMALL_ARTIFACT_LIMIT:
+            raise SaveError(
+                f"The artifact in {artifact_dir} is {size / 1024**3:.1f} GiB, over the 2 GiB the "
+                "catalog takes directly; pass bucket_uri='oci://<bucket>@<namespace>/<prefix>/' "
+                "to upload it through Object Storage."
+            )
     on_disk = read_runtime_yaml(artifact_dir)
     if runtime_info is not None and runtime_info.to_dict() != on_disk.to_dict():
         raise RuntimeInfoInconsistencyError(
             f"runtime.yaml in {artifact_dir} differs from the model's runtime_info; call "
             ".reload_runtime_info() to take the file's values, or prepare() again."
         )
+    if metadata is not None:
+        validate_catalog_metadata_size(metadata.custom, metadata.taxonomy)
     if not spec.ignore_introspection:
         intro = introspect_artifact(artifact_dir, auth=auth, metadata=metadata)
         if intro.failures:
@@ -202,29 +226,6 @@ def check_before_save(
             )
     if spec.reload:
         check_load_model(artifact_dir)
-    unknown = sorted(set(spec.extra) - set(catalog.CREATE_MODEL_FIELDS))
-    if unknown:
-        raise SaveError(
-            f"save() got unknown arguments {unknown}; pass only the documented parameters and "
-            f"oci.data_science.models.CreateModelDetails attributes "
-            f"({', '.join(sorted(catalog.CREATE_MODEL_FIELDS))})."
-        )
-    if metadata is not None:
-        validate_catalog_metadata_size(metadata.custom, metadata.taxonomy)
-    if spec.model_by_reference and not spec.bucket_uri:
-        raise SaveError(
-            "model_by_reference=True keeps the artifact's files in Object Storage: pass "
-            "bucket_uri='oci://<bucket>@<namespace>/<prefix>/'."
-        )
-    if spec.bucket_uri:
-        parse_bucket_uri(spec.bucket_uri)
-    elif artifact_size_estimate(artifact_dir) > SMALL_ARTIFACT_LIMIT:
-        size = artifact_size_estimate(artifact_dir) / 1024**3
-        raise SaveError(
-            f"The artifact in {artifact_dir} is {size:.1f} GiB, over the 2 GiB the catalog "
-            "takes directly; pass bucket_uri='oci://<bucket>@<namespace>/<prefix>/' to upload "
-            "it through Object Storage."
-        )
 
 
 def _model_details(
