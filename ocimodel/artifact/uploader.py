@@ -255,15 +255,20 @@ class LargeArtifactUploader(ArtifactUploader):
                 source, path, force_overwrite=True, manifest_files=manifest_files(source)
             )
             done = job.done
-        multipart.upload_file(
-            path,
-            self.object_uri,
-            auth=self.auth,
-            parallel_process_count=self.parallel_process_count,
-            progress=progress,
-            source_done=done,
-            expected_max_size=_zip_size_bound(source),
-        )
+        try:
+            multipart.upload_file(
+                path,
+                self.object_uri,
+                auth=self.auth,
+                parallel_process_count=self.parallel_process_count,
+                progress=progress,
+                source_done=done,
+                expected_max_size=_zip_size_bound(source),
+            )
+        except multipart.SourceChangedError:
+            if job is not None:
+                job.result()  # the zip's own error explains why the file went away
+            raise
         if job is not None:
             job.result()
             with open(stamp, "w", encoding="utf-8") as fh:

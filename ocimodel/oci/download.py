@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import errno
 import os
 import threading
 from typing import Any
@@ -204,13 +205,13 @@ class _Download:
             if size <= self.part_size:
                 ranges = [(0, size)]
                 if size:
-                    self._fetch(fd, 0, size, whole=True, md5=md5)
+                    self._fetch(tmp, 0, size, whole=True, md5=md5)
             else:
-                os.ftruncate(fd, size)
+                _preallocate(fd, size)
                 ranges = [
                     (off, min(self.part_size, size - off)) for off in range(0, size, self.part_size)
                 ]
-                self._fetch_parallel(fd, ranges)
+                self._fetch_parallel(tmp, ranges)
             os.close(fd)
             fd = -1
             if os.path.getsize(tmp) != size:
@@ -234,12 +235,12 @@ class _Download:
             retries=self.retries,
         )
 
-    def _fetch_parallel(self, fd: int, ranges: list[tuple[int, int]]) -> None:
+    def _fetch_parallel(self, path: str, ranges: list[tuple[int, int]]) -> None:
         workers = min(self.workers, len(ranges))
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="ocimodel-download"
         ) as pool:
-            futures = [pool.submit(self._fetch, fd, off, length) for off, length in ranges]
+            futures = [pool.submit(self._fetch, path, off, length) for off, length in ranges]
             try:
                 for fut in concurrent.futures.as_completed(futures):
                     exc = fut.exception()
@@ -252,12 +253,14 @@ class _Download:
                 raise
 
     def _fetch(
-        self, fd: int, start: int, length: int, *, whole: bool = False, md5: str | None = None
+        self, path: str, start: int, length: int, *, whole: bool = False, md5: str | None = None
     ) -> None:
-        """Fetches ``length`` bytes at ``start`` into ``fd``; a retry asks only for the bytes
-        still missing. ``whole``: the range is the whole object (the first GET has no range
-        header, and ``md5``, when given, is checked)."""
+        """Fetches ``length`` bytes at ``start`` into the file at ``path`` (through a
+        descriptor of its own); a retry asks only for the bytes still missing. ``whole``: the
+        range is the whole object (the first GET has no range header, and ``md5``, when
+        given, is checked)."""
         state = {"written": 0, "digest": _md5() if md5 else None}
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
 
         def attempt() -> None:
             written = state["written"]
@@ -290,11 +293,33 @@ class _Download:
                 state["written"], state["digest"] = 0, _md5()
                 raise _IntegrityError("the bytes received do not match the object's md5")
 
-        call_with_retry(attempt, self.policy, stop=self.stop, on_retry=self._count_retry)
+        try:
+            call_with_retry(attempt, self.policy, stop=self.stop, on_retry=self._count_retry)
+        finally:
+            os.close(fd)
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Reserves ``size`` bytes for the file (a full disk fails here, before any byte is
+    fetched); a filesystem that cannot reserve gets a sparse file of that size."""
+    if hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(fd, 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+    os.ftruncate(fd, size)
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Writes all of ``data`` at ``offset`` of a descriptor this thread alone uses."""
     view = memoryview(data)
+    if not hasattr(os, "pwrite"):  # pragma: no cover - Windows
+        os.lseek(fd, offset, os.SEEK_SET)
+        while view:
+            view = view[os.write(fd, view) :]
+        return
     while view:
         n = os.pwrite(fd, view, offset)
         view, offset = view[n:], offset + n

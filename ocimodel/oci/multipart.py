@@ -59,15 +59,20 @@ __all__ = [
     "MIB",
     "ObjectLocation",
     "RetryPolicy",
+    "SliceReader",
     "SourceChangedError",
     "TransferError",
     "UploadError",
     "UploadResult",
     "abort_upload",
+    "call_with_retry",
     "choose_part_size",
     "delete_object",
     "is_transient",
     "journal_path",
+    "no_retry_client",
+    "object_storage_client",
+    "slice_md5",
     "upload_file",
 ]
 
@@ -416,6 +421,15 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+def _pread(fd: int, n: int, offset: int) -> bytes:
+    """``n`` bytes at ``offset`` of a descriptor this thread alone uses (seek and read where
+    ``os.pread`` does not exist, as on Windows)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, n)  # pragma: no cover - Windows
+
+
 def _open_source(path: str) -> int:
     try:
         return os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -434,7 +448,7 @@ def slice_md5(path: str, offset: int, size: int, chunk: int = READ_CHUNK) -> str
     try:
         pos, end = offset, offset + size
         while pos < end:
-            data = os.pread(fd, min(chunk, end - pos), pos)
+            data = _pread(fd, min(chunk, end - pos), pos)
             if not data:
                 raise SourceChangedError(
                     f"{path!r} ended at byte {pos}, before the {end} bytes being uploaded; "
@@ -450,7 +464,7 @@ def slice_md5(path: str, offset: int, size: int, chunk: int = READ_CHUNK) -> str
 
 class SliceReader:
     """A read-only stream over ``size`` bytes of an open file at ``offset``: what one part
-    request sends. Reads go straight to the file (``os.pread``), ``SEND_CHUNK`` bytes at a
+    request sends. Reads go straight to the file (``pread``), ``SEND_CHUNK`` bytes at a
     time at least, so no more than that is held at once. A new reader starts at the slice's
     first byte (build one per attempt)."""
 
@@ -469,7 +483,7 @@ class SliceReader:
         if left <= 0:
             return b""
         want = left if n is None or n < 0 else min(left, max(n, self._chunk))
-        data = os.pread(self._fd, want, self._offset + self._pos)
+        data = _pread(self._fd, want, self._offset + self._pos)
         if not data:
             raise SourceChangedError(
                 f"The file being uploaded ended {left} bytes early; it shrank while it was read.",
@@ -498,6 +512,7 @@ class _Journal:
     source: dict[str, Any] | None = None
     parts: dict[int, tuple[int, str]] = dataclasses.field(default_factory=dict)
     committed: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = None  # content type and metadata given at creation
 
     @classmethod
     def load(cls, path: str, endpoint: str, uri: str) -> _Journal | None:
@@ -519,6 +534,7 @@ class _Journal:
                 source=doc.get("source"),
                 parts=parts,
                 committed=doc.get("committed"),
+                attributes=doc.get("attributes"),
             )
         except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None
@@ -533,6 +549,7 @@ class _Journal:
             "source": self.source,
             "parts": {str(k): list(v) for k, v in sorted(self.parts.items())},
             "committed": self.committed,
+            "attributes": self.attributes,
         }
         return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
@@ -634,6 +651,8 @@ def upload_file(
     loc = ObjectLocation.parse(uri_or_location)
     if parallel_process_count < 1:
         raise ValueError(f"parallel_process_count must be 1 or more, not {parallel_process_count}.")
+    if part_size is not None and part_size < 1:
+        raise ValueError(f"part_size must be a positive number of bytes, not {part_size!r}.")
     if progress is None:
         progress = new_progress(f"Uploading {os.path.basename(src)}")
     uploader = _Uploader(
@@ -765,23 +784,27 @@ class _Uploader:
         )
 
     def _abandon(self) -> None:
-        """Aborts the multipart upload and removes the journal (nothing left behind)."""
+        """Aborts the multipart upload (this call's, or the unfinished one of the journal) and
+        removes the journal: nothing is left behind."""
         self.stop.set()
-        if self.upload_id:
+        journal = self.journal
+        unfinished = journal is not None and journal.committed is None
+        upload_id = self.upload_id or (journal.upload_id if unfinished and journal else None)
+        if upload_id:
             try:
                 call_with_retry(
                     lambda: self.client.abort_multipart_upload(
-                        self.loc.namespace, self.loc.bucket, self.loc.name, self.upload_id
+                        self.loc.namespace, self.loc.bucket, self.loc.name, upload_id
                     ),
                     self.policy,
                 )
             except oci.exceptions.ServiceError as exc:
                 if exc.status != 404:
-                    _log.warning("Could not abort upload %s: %s", self.upload_id, _describe(exc))
+                    _log.warning("Could not abort upload %s: %s", upload_id, _describe(exc))
             except Exception as exc:
-                _log.warning("Could not abort upload %s: %s", self.upload_id, _describe(exc))
-        if self.journal is not None and self.journal.committed is None:
-            self.journal.remove()
+                _log.warning("Could not abort upload %s: %s", upload_id, _describe(exc))
+        if journal is not None and unfinished:
+            journal.remove()
 
     def _run(self) -> UploadResult:
         with _interrupted_lock:
@@ -1016,6 +1039,7 @@ class _Uploader:
                 listed is not None
                 and journal.part_size > 0
                 and (not self.growing or journal.part_size == self.part_size)
+                and (journal.attributes or {}) == self._attributes()
             )
             if usable:
                 assert listed is not None
@@ -1025,7 +1049,7 @@ class _Uploader:
                 fingerprint = _fingerprint(self.src) if not self.growing else None
                 self.trust_journal = fingerprint is not None and journal.source == fingerprint
                 return
-            if listed is not None:  # a part size we cannot continue with
+            if listed is not None:  # a part size or attributes we cannot continue with
                 with contextlib.suppress(Exception):
                     self.client.abort_multipart_upload(
                         self.loc.namespace, self.loc.bucket, self.loc.name, journal.upload_id
@@ -1054,8 +1078,19 @@ class _Uploader:
             upload_id=self.upload_id,
             part_size=self.part_size,
             source=None if self.growing else _fingerprint(self.src),
+            attributes=self._attributes(),
         )
         self.journal.write()
+
+    def _attributes(self) -> dict[str, Any]:
+        """What a multipart upload fixes at its creation besides the bytes: a resumed upload
+        must have been created with the same."""
+        out: dict[str, Any] = {}
+        if self.content_type:
+            out["content_type"] = self.content_type
+        if self.metadata:
+            out["metadata"] = {str(k): str(v) for k, v in sorted(self.metadata.items())}
+        return out
 
     def _list_parts(self, upload_id: str) -> dict[int, _Listed] | None:
         """The parts the service holds for an upload; None when the upload no longer exists."""

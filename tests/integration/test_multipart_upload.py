@@ -468,6 +468,7 @@ def write_journal(local_oci, src: Path, uri: str, upload_id: str, parts: dict) -
         "source": None,
         "parts": {str(k): list(v) for k, v in parts.items()},
         "committed": None,
+        "attributes": {},
     }
     Path(journal_path(src)).write_text(json.dumps(doc))
 
@@ -525,6 +526,19 @@ def test_resume_keeps_the_part_size_of_the_journal(
     assert result.upload_id == upload_id
     assert (result.parts_total, result.parts_reused, result.parts_sent) == (7, 3, 4)
     assert sdk_bytes(client, uri) == src.read_bytes()
+
+
+def test_resume_needs_the_same_content_type_and_metadata(
+    local_oci, auth, client, namespace, bucket, target, tmp_path
+):
+    src = write_random(tmp_path / "model.bin", 4 * MIB)
+    uri = target("model.bin")
+    upload_id, sent = start_partial_upload(client, src, namespace, bucket, "model.bin", 2)
+    write_journal(local_oci, src, uri, upload_id, sent)
+    result = upload_file(src, uri, auth=auth, part_size=MIB, metadata={"version": "2"})
+    assert result.upload_id != upload_id and result.parts_sent == 4
+    assert client.head_object(namespace, bucket, "model.bin").headers["opc-meta-version"] == "2"
+    assert uploads_in(client, namespace, bucket) == []  # the old upload was aborted
 
 
 def test_keyboard_interrupt_leaves_the_upload_to_resume(

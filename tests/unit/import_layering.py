@@ -40,6 +40,7 @@ LEAVES: dict[str, frozenset[str]] = {
     "ocimodel.layout": frozenset({"ocimodel.errors"}),
     "ocimodel.files": frozenset({"ocimodel.errors"}),
     "ocimodel.codec": frozenset({"ocimodel.errors"}),
+    "ocimodel.progress": frozenset(),
 }
 #: Which Prefect packages each Prefect package must not import (flows -> tasks -> core).
 FORBIDDEN_DIRECTIONS: dict[str, tuple[str, ...]] = {
