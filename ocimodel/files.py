@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -45,6 +46,18 @@ def is_remote(location: object) -> bool:
         return False
     scheme, sep, _ = location.partition("://")
     return bool(sep) and bool(scheme) and "/" not in scheme and scheme != "file"
+
+
+_OCI_URI = re.compile(r"^oci://(?P<bucket>[^/@\s]+)@(?P<namespace>[^/\s]+)(?:/(?P<path>.*))?$")
+
+
+def split_oci_uri(location: object) -> tuple[str, str, str] | None:
+    """``(bucket, namespace, path)`` of ``oci://bucket@namespace/path`` (path ``""`` for the
+    bucket itself), or None when ``location`` is not such a URI."""
+    match = _OCI_URI.match(location) if isinstance(location, str) else None
+    if match is None:
+        return None
+    return match["bucket"], match["namespace"], match["path"] or ""
 
 
 def local_path(location: str | os.PathLike) -> str:

@@ -42,7 +42,7 @@ import oci.data_science.models as dsm
 import requests
 
 from ocimodel.errors import ArtifactSourceNotFoundError, OcimodelError
-from ocimodel.files import create_temp_file
+from ocimodel.files import create_temp_file, split_oci_uri
 from ocimodel.oci.auth import AuthLike, resolve_auth
 from ocimodel.oci.work_requests import (
     DEFAULT_MAX_WAIT_TIME,
@@ -120,7 +120,6 @@ ARTIFACT_CHUNK_SIZE = 1024 * 1024
 """Bytes read from a download stream at a time."""
 RETRY_TOKEN_MAX_LENGTH = 64
 _RETRY_TOKEN = re.compile(rf"^[\x21-\x7e]{{1,{RETRY_TOKEN_MAX_LENGTH}}}$")
-_OCI_URI = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^/]+)(?:/(?P<object>.*))?$")
 _MD5_B64 = re.compile(r"^[A-Za-z0-9+/]{22}==$")
 
 MODEL_DELETED = dsm.Model.LIFECYCLE_STATE_DELETED
@@ -403,13 +402,13 @@ def _fields(
 def parse_oci_uri(uri: str) -> tuple[str, str, str]:
     """``(bucket, namespace, object_name)`` of ``oci://bucket@namespace/object_name``; the
     object name is ``""`` for the bucket itself."""
-    match = _OCI_URI.match(uri) if isinstance(uri, str) else None
-    if not match:
+    parts = split_oci_uri(uri)
+    if parts is None:
         raise CatalogInputError(
             f"{uri!r} is not an Object Storage URI; write it as "
             "oci://<bucket>@<namespace>/<object name or prefix/>."
         )
-    return match["bucket"], match["namespace"], match["object"] or ""
+    return parts
 
 
 # --- models -----------------------------------------------------------------------------------

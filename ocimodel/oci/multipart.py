@@ -37,7 +37,6 @@ import logging
 import math
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -47,7 +46,7 @@ import oci
 import urllib3
 
 from ocimodel.errors import OcimodelError
-from ocimodel.files import OCI_SCHEME, local_path, write_bytes_atomic
+from ocimodel.files import OCI_SCHEME, local_path, split_oci_uri, write_bytes_atomic
 from ocimodel.oci.auth import AuthLike, OCIAuth, resolve_auth
 from ocimodel.progress import Progress, new_progress, synchronized
 
@@ -112,7 +111,6 @@ _NO_RETRY = oci.retry.NoneRetryStrategy()
 _NO_BREAKER = oci.circuit_breaker.NoCircuitBreakerStrategy()
 """One instance each, so the no-retry client is cached once per auth (kwargs are a cache
 key)."""
-_URI = re.compile(r"^oci://(?P<bucket>[^/@\s]+)@(?P<namespace>[^/\s]+)/(?P<name>.+)$")
 
 T = TypeVar("T")
 
@@ -133,13 +131,14 @@ class ObjectLocation:
         """The location of ``oci://bucket@namespace/name`` (an ObjectLocation as is)."""
         if isinstance(uri_or_location, ObjectLocation):
             return uri_or_location
-        match = _URI.match(uri_or_location or "") if isinstance(uri_or_location, str) else None
-        if not match:
+        parts = split_oci_uri(uri_or_location)
+        if parts is None or not parts[2]:
             raise ValueError(
                 f"{uri_or_location!r} is not an Object Storage object URI; pass "
                 "'oci://<bucket>@<namespace>/<object name>'."
             )
-        return cls(match["namespace"], match["bucket"], match["name"])
+        bucket, namespace, name = parts
+        return cls(namespace, bucket, name)
 
     @property
     def uri(self) -> str:

@@ -10,7 +10,6 @@ process default of :func:`~ocimodel.oci.auth.resolve_auth`.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from typing import IO, Any
@@ -26,6 +25,7 @@ from ocimodel.files import (
     is_remote,
     local_path,
     refuse_symlink,
+    split_oci_uri,
 )
 from ocimodel.oci.auth import AuthLike, resolve_auth
 from ocimodel.oci.endpoints import (
@@ -49,9 +49,6 @@ __all__ = [
 ]
 
 
-_BUCKET_URI = re.compile(r"^oci://(?P<bucket>[^/@\s]+)@(?P<namespace>[^/\s]+)(?P<prefix>/.*)?$")
-
-
 class BucketNotFoundError(ValueError, OcimodelError):
     """The bucket of an Object Storage URI does not exist (or is not visible to this auth)."""
 
@@ -59,16 +56,16 @@ class BucketNotFoundError(ValueError, OcimodelError):
 def parse_bucket_uri(bucket_uri: str) -> tuple[str, str, str]:
     """``(bucket, namespace, prefix)`` of ``oci://bucket@namespace/prefix/``; the prefix is
     empty or ends with ``/``."""
-    match = _BUCKET_URI.match(bucket_uri or "") if isinstance(bucket_uri, str) else None
-    if not match:
+    parts = split_oci_uri(bucket_uri)
+    if parts is None:
         raise BucketNotFoundError(
             f"bucket_uri {bucket_uri!r} is not an Object Storage URI; pass "
             "'oci://<bucket>@<namespace>/<prefix>/'."
         )
-    prefix = (match["prefix"] or "/").lstrip("/")
+    bucket, namespace, prefix = parts
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    return match["bucket"], match["namespace"], prefix
+    return bucket, namespace, prefix
 
 
 def require_bucket(uri: str, auth: AuthLike = None) -> None:
