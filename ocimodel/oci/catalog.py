@@ -316,7 +316,7 @@ def _check_id(value: Any, name: str = "model_id") -> str:
     return value
 
 
-def _check_retry_token(token: Any) -> str:
+def check_retry_token(token: Any) -> str:
     if not isinstance(token, str) or not _RETRY_TOKEN.match(token):
         raise CatalogInputError(
             f"retry_token must be 1 to {RETRY_TOKEN_MAX_LENGTH} printable ASCII characters "
@@ -434,7 +434,7 @@ def create_model(auth: AuthLike, details: Mapping[str, Any], *, retry_token: str
             f"version_label {body['version_label']!r} needs a model_version_set_id: a label "
             "names a version inside a model version set."
         )
-    token = _check_retry_token(retry_token)
+    token = check_retry_token(retry_token)
     client = _client(auth)
     model = call_service(
         "create_model",
