@@ -15,7 +15,6 @@ bytes back.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ocimodel.artifact.manifest import discard_stale_manifest
+from ocimodel.artifact.source import recorded_model_file
 from ocimodel.files import ensure_artifact_dir, holds, write_bytes_atomic
 from ocimodel.introspect import ModelIntrospect, introspect_artifact
 from ocimodel.layout import (
@@ -34,7 +34,7 @@ from ocimodel.layout import (
     METADATA_FILE,
     REPLACEABLE_FILES,
 )
-from ocimodel.metadata.enums import MetadataCustomKeys, MetadataTaxonomyKeys
+from ocimodel.metadata.enums import MetadataTaxonomyKeys
 from ocimodel.metadata.items import check_taxonomy_value
 from ocimodel.metadata.prepared import (
     PreparedMetadata,
@@ -353,7 +353,7 @@ class ArtifactSnapshot:
         self.folder = ensure_artifact_dir(artifact_dir)
         self.listing = set(os.listdir(self.folder))
         self.files = _read_replaceable(self.folder)
-        self.recorded_model_file = _recorded_model_file(self.files.get(METADATA_FILE))
+        self.recorded_model_file = recorded_model_file(self.files.get(METADATA_FILE))
 
     def __enter__(self) -> ArtifactSnapshot:
         return self
@@ -402,22 +402,6 @@ class ArtifactSnapshot:
 def artifact_rollback(artifact_dir: str | os.PathLike) -> ArtifactSnapshot:
     """A context manager that undoes a failed prepare in ``artifact_dir`` (see ArtifactSnapshot)."""
     return ArtifactSnapshot(artifact_dir)
-
-
-def _recorded_model_file(metadata_bytes: bytes | None) -> str | None:
-    """The ModelFileName custom item of an ``ocimodel-metadata.json`` content, if any."""
-    if not metadata_bytes:
-        return None
-    try:
-        items = json.loads(metadata_bytes.decode("utf-8"))["metadata_custom"]["metadata"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and item.get("key") == MetadataCustomKeys.MODEL_FILE_NAME:
-            value = item.get("value")
-            if isinstance(value, str) and value and os.path.basename(value) == value:
-                return value
-    return None
 
 
 def _read_replaceable(folder: str) -> dict[str, bytes]:

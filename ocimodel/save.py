@@ -16,6 +16,7 @@ deleted again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ocimodel.artifact.archive import iter_included
-from ocimodel.artifact.uploader import MODEL_DESCRIPTION_KEY, SMALL_ARTIFACT_LIMIT
+from ocimodel.artifact.uploader import MODEL_DESCRIPTION_KEY, SMALL_ARTIFACT_LIMIT, work_dir
 from ocimodel.errors import (
     IntrospectionNotPassed,
     OcimodelError,
@@ -179,10 +180,12 @@ def check_before_save(
     metadata: PreparedMetadata | None,
     runtime_info: RuntimeInfo | None,
     auth: AuthLike = None,
+    deep: bool = True,
 ) -> None:
     """What must hold before anything is created, cheapest first: known arguments, a usable
     bucket_uri (or an artifact small enough without one), runtime.yaml matching the caller's
-    runtime info, the metadata budget, introspection, and load_model() in a fresh process."""
+    runtime info, the metadata budget, introspection, and load_model() in a fresh process.
+    ``deep=False`` skips the last two (an earlier attempt on the same files passed them)."""
     from ocimodel.introspect import introspect_artifact
     from ocimodel.verify import check_load_model
 
@@ -216,6 +219,8 @@ def check_before_save(
         )
     if metadata is not None:
         validate_catalog_metadata_size(metadata.custom, metadata.taxonomy)
+    if not deep:
+        return
     if not spec.ignore_introspection:
         intro = introspect_artifact(artifact_dir, auth=auth, metadata=metadata)
         if intro.failures:
@@ -279,17 +284,29 @@ def save_model(
     if metadata is None:
         metadata = read_metadata(artifact_dir)
     compartment, project = resolve_placement(spec, properties)
-    check_before_save(artifact_dir, spec, metadata=metadata, runtime_info=runtime_info, auth=auth)
+    identity = save_identity(artifact_dir, spec, compartment, project)
+    checked = os.path.join(work_dir(), f"ocimodel-save-{identity}.checked")
+    check_before_save(
+        artifact_dir,
+        spec,
+        metadata=metadata,
+        runtime_info=runtime_info,
+        auth=auth,
+        deep=not os.path.exists(checked),
+    )
     version_set_id = resolve_version_set_id(
         spec.model_version_set, auth=auth, compartment_id=compartment, project_id=project
     )
-    identity = save_identity(artifact_dir, spec, compartment, project)
     uploader = _uploader(artifact_dir, spec, identity, auth)
+    with open(checked, "w", encoding="utf-8"):
+        pass  # a re-run of this save (same files) need not introspect and reload again
     found = catalog.find_models_by_tag(auth, compartment, project, SAVE_TAG, identity)
     created = not found
     if found:
         model = catalog.get_model(auth, found[0].id)
         if catalog.artifact_info(auth, model.id) is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(checked)
             _log.info("Model %s was saved before by this call; nothing to do.", model.id)
             return SavedModel(model.id, model, created=False, uploaded=False)
     else:
@@ -312,6 +329,8 @@ def save_model(
         if created and not isinstance(exc, KeyboardInterrupt):
             _delete_artifactless(model.id, auth)
         raise
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(checked)
     return SavedModel(model.id, catalog.get_model(auth, model.id), created, uploaded=True)
 
 

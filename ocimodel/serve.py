@@ -31,6 +31,7 @@ from ocimodel.score_runner import import_score
 
 LOAD_FAILED_EXIT = 3
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+KEEP_ALIVE_SECONDS = 75
 
 
 class ScoreLoadError(Exception):
@@ -188,7 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ocimodel.serve listening on http://{args.host}:{port}", flush=True)
     if args.port_file:
         _write_port_file(args.port_file, port)
-    config = uvicorn.Config(build_app(score), log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        build_app(score),
+        log_level="warning",
+        access_log=False,
+        # Longer than the service's pooled connections stay idle (60 s), so the service never
+        # reuses a connection this server is closing.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

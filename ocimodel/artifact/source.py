@@ -4,6 +4,7 @@ checked before anything lands in the artifact folder; and the structure rules of
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -20,7 +21,14 @@ from ocimodel.errors import (
     OcimodelError,
 )
 from ocimodel.files import is_oci_uri, local_path
-from ocimodel.layout import MANIFEST_NAME, MODEL_FILE_SUFFIXES, REQUIRED_FILES, SERIALIZER_FILES
+from ocimodel.layout import (
+    MANIFEST_NAME,
+    METADATA_FILE,
+    MODEL_FILE_SUFFIXES,
+    REQUIRED_FILES,
+    SERIALIZER_FILES,
+)
+from ocimodel.metadata.enums import MetadataCustomKeys
 from ocimodel.oci.storage import copy_uri, iter_files, uri_exists, uri_isdir
 from ocimodel.runtime import read_runtime_yaml
 
@@ -126,8 +134,15 @@ def check_structure(folder: str, model_file_name: str | None = None) -> None:
 
 
 def guess_model_file(folder: str) -> str | None:
-    """The model file: the one top-level model-like file, else the manifest's single entry
-    when that file exists."""
+    """The model file: the one prepare recorded (ModelFileName in ocimodel-metadata.json),
+    else the one top-level model-like file, else the manifest's single entry when that file
+    exists."""
+    metadata = os.path.join(folder, METADATA_FILE)
+    if os.path.isfile(metadata):
+        with open(metadata, "rb") as fh:
+            recorded = recorded_model_file(fh.read())
+        if recorded and os.path.isfile(os.path.join(folder, recorded)):
+            return recorded
     candidates = [
         n
         for n in sorted(os.listdir(folder))
@@ -145,4 +160,20 @@ def guess_model_file(folder: str) -> str | None:
         name = next(iter(doc["files"]))
         if os.path.isfile(os.path.join(folder, *name.split("/"))):
             return name
+    return None
+
+
+def recorded_model_file(metadata_bytes: bytes | None) -> str | None:
+    """The ModelFileName custom item of an ``ocimodel-metadata.json`` content, if any."""
+    if not metadata_bytes:
+        return None
+    try:
+        items = json.loads(metadata_bytes.decode("utf-8"))["metadata_custom"]["metadata"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("key") == MetadataCustomKeys.MODEL_FILE_NAME:
+            value = item.get("value")
+            if isinstance(value, str) and value and os.path.basename(value) == value:
+                return value
     return None

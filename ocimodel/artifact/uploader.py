@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ocimodel.artifact.archive import iter_included, make_zip, start_zip_into
 from ocimodel.artifact.source import guess_model_file
 from ocimodel.errors import OcimodelError
-from ocimodel.files import is_oci_uri, local_path
+from ocimodel.files import is_oci_uri, local_path, write_bytes_atomic
 from ocimodel.layout import SERIALIZER_FILES
 from ocimodel.oci import catalog, multipart
 from ocimodel.oci.storage import parse_bucket_uri, require_bucket, uri_exists
@@ -255,6 +255,9 @@ class LargeArtifactUploader(ArtifactUploader):
                 source, path, force_overwrite=True, manifest_files=manifest_files(source)
             )
             done = job.done
+            threading.Thread(
+                target=_stamp_when_zipped, args=(job, stamp, digest), daemon=True
+            ).start()
         try:
             multipart.upload_file(
                 path,
@@ -271,14 +274,23 @@ class LargeArtifactUploader(ArtifactUploader):
             raise
         if job is not None:
             job.result()
-            with open(stamp, "w", encoding="utf-8") as fh:
-                fh.write(digest)
 
     def _forget_local_zip(self) -> None:
         path = self._local_zip()
         for leftover in (path, path + ".source", multipart.journal_path(path)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
+
+
+def _stamp_when_zipped(job: Any, stamp: str, digest: str) -> None:
+    """Marks the zip complete as soon as it is, so a run killed while the upload goes on
+    reuses the zip instead of building it again."""
+    job.done.wait()
+    try:
+        job.result()
+    except BaseException:  # the upload reports the zip's error
+        return
+    write_bytes_atomic(stamp, digest.encode("utf-8"))
 
 
 def _read(path: str) -> str | None:

@@ -9,12 +9,15 @@ untouched; signed bodies are read (up to a cap), hashed and replayed to the app.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
+import functools
 import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
@@ -40,6 +43,31 @@ BODY_HEADERS = ("content-length", "content-type", "x-content-sha256")
 SESSION_TOKEN_PREFIX = "ST$"
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def deadline(seconds: float) -> AbstractAsyncContextManager[Any]:
+    """``async with deadline(s):`` raises TimeoutError when the block takes longer than ``s``.
+
+    asyncio's own timeout (Python 3.11+) where there is one: it costs a third of anyio's
+    ``fail_after``, and these guard every signed request. anyio's on Python 3.10.
+    """
+    if _asyncio_timeout is not None:
+        return _asyncio_timeout(seconds)
+    return _AnyioDeadline(seconds)
+
+
+_asyncio_timeout = getattr(asyncio, "timeout", None)
+
+
+class _AnyioDeadline:
+    def __init__(self, seconds: float):
+        self._scope = anyio.fail_after(seconds)
+
+    async def __aenter__(self) -> None:
+        self._scope.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return self._scope.__exit__(*exc)
 
 
 def not_authenticated(message: str) -> OCIError:
@@ -88,7 +116,7 @@ def _check_date(headers: dict[str, str]) -> None:
     if not value:
         raise not_authenticated("The request has no date header.")
     try:
-        sent = email.utils.parsedate_to_datetime(value).timestamp()
+        sent = _http_date_timestamp(value)
     except (TypeError, ValueError) as exc:
         raise not_authenticated(f"The date header {value!r} is not an HTTP date.") from exc
     skew = abs(time.time() - sent)
@@ -97,6 +125,13 @@ def _check_date(headers: dict[str, str]) -> None:
             f"The request date {value!r} is {int(skew)} s from the service clock; "
             f"at most {MAX_CLOCK_SKEW_SECONDS} s is allowed. Sign requests with a current date."
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _http_date_timestamp(value: str) -> float:
+    """The POSIX time of an HTTP date; remembered, as a client's dates repeat within a second
+    (the skew is still checked against the clock on every request)."""
+    return email.utils.parsedate_to_datetime(value).timestamp()
 
 
 def _signing_string(scope: Scope, headers: dict[str, str], signed: list[str]) -> bytes:
@@ -207,7 +242,7 @@ class AuthMiddleware:
         idle = body_idle_timeout(self.state.extras)
         while more:
             try:
-                with anyio.fail_after(idle):
+                async with deadline(idle):
                     message = await receive()
             except TimeoutError:
                 raise stalled_body(size, declared_size, idle) from None

@@ -426,3 +426,25 @@ def test_symlinks_in_folder_sources_are_refused_by_from_uri_and_zip(tmp_path, li
     with pytest.raises(UnsafeArchiveError, match=re.escape(str(link))):
         ModelArtifact(str(src), model_file_name="model.pkl").zip(str(tmp_path / "out.zip"))
     assert sorted(os.listdir(tmp_path)) == ["outside", "src"]
+
+
+def test_the_manifest_covers_the_recorded_model_file_beside_other_model_like_files(tmp_path):
+    import zipfile
+
+    from ocimodel.artifact.archive import make_zip
+    from ocimodel.artifact.uploader import manifest_files
+    from ocimodel.pipeline import prepare_artifact
+
+    folder = tmp_path / "art"
+    prepare_artifact(
+        {"w": 1},
+        str(folder),
+        inference_conda_env="oci://bucket@namespace/conda/pack",
+        inference_python_version="3.11",
+    )
+    (folder / "tokenizer.bin").write_bytes(b"\0" * 64)  # model-like by its suffix
+    assert manifest_files(str(folder)) == ["model.pkl"]
+    zipped = make_zip(
+        str(folder), str(tmp_path / "a.zip"), manifest_files=manifest_files(str(folder))
+    )
+    assert "model.pkl" in zipfile.ZipFile(zipped).read("ocimodel-manifest.json").decode()
