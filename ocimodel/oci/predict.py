@@ -1,9 +1,9 @@
 """A fast client for a model deployment's predict endpoint.
 
 :func:`predict` posts one payload to ``{modelDeploymentUrl}/predict``, signed by the auth's own
-SDK signer (``resolve_auth(auth).signer``), over one :class:`requests.Session` per (auth, host)
-that is built once and reused: its connections stay open (keep-alive, ``TCP_NODELAY``), so a
-call costs one signature and one round trip, not a TCP handshake and a TLS negotiation.
+SDK signer (``resolve_auth(auth).signer``), over connections kept open per (auth, host): one
+urllib3 pool, built once and reused (keep-alive, ``TCP_NODELAY``), so a call costs one signature
+and one round trip, not a TCP handshake and a TLS negotiation.
 
     from ocimodel.oci.predict import predict
 
@@ -11,14 +11,20 @@ call costs one signature and one round trip, not a TCP handshake and a TLS negot
                      "application/json", auth=auth)
     answer.json()          # {"prediction": [0]}
 
+Why urllib3 and not a ``requests.Session`` on the hot path: requests' own per-call work (merging
+session settings, preparing and re-parsing the URL, cookies, hooks) costs about half a
+millisecond of CPU per call, more than the signature and as much as the whole round trip on
+loopback; the connection pool underneath is the same. A ``session=`` given by the caller is used
+as is, and so is a ``requests.Session`` when the environment names a proxy for the host.
+
 Failures are typed: :class:`PredictError` carries the HTTP status, the service's error code and
 message (an exception raised in ``score.py`` comes back with its message) and the
 ``opc-request-id``; a 429 is a :class:`PredictThrottledError` that explains the bandwidth limit
 (``deployment_bandwidth_mbps``); a deployment that is not ACTIVE raises
 :class:`DeploymentNotActiveError`, a :class:`~ocimodel.errors.NotActiveDeploymentError`.
 
-The environment (proxies, ``REQUESTS_CA_BUNDLE``) is read once, when a host's session is built,
-not on every call; :func:`close_sessions` forgets every session (e.g. after changing it).
+The environment (proxies, ``REQUESTS_CA_BUNDLE``) is read once per host, when its connections
+are first needed; :func:`close_connections` forgets them all (e.g. after changing it).
 """
 
 from __future__ import annotations
@@ -33,9 +39,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from oci.data_science.models import ModelDeployment as _MD
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection
+from urllib3.exceptions import HTTPError as _Urllib3Error
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import TimeoutError as _Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from ocimodel.errors import NotActiveDeploymentError, OcimodelError
@@ -49,20 +60,20 @@ __all__ = [
     "PredictResponse",
     "PredictThrottledError",
     "PredictTimeoutError",
-    "close_sessions",
+    "close_connections",
     "predict",
     "predict_url",
-    "session_for",
 ]
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 """The largest payload the predict endpoint accepts (10 MB); larger ones fail before sending."""
 DEFAULT_TIMEOUT = 60.0
 """Seconds to wait for an answer: the service's own limit for one prediction."""
-MAX_SESSIONS = 32
-"""Sessions kept (one per auth and host); the oldest is closed when one more is needed."""
+MAX_HOSTS = 32
+"""Connection pools kept (one per auth and host); the oldest is closed when one more is needed."""
 POOL_SIZE = 32
-"""Keep-alive connections per session: enough for that many threads predicting at once."""
+"""Keep-alive connections per pool: enough for that many threads predicting at once."""
+USER_AGENT = "ocimodel-predict"
 PREDICT_PATHS = ("/predict", "/predictWithResponseStream")
 REQUEST_ID_HEADER = "opc-request-id"
 
@@ -177,80 +188,158 @@ class PredictResponse:
         return self.content.decode("utf-8", errors="replace")
 
 
-# --- sessions ---------------------------------------------------------------------------------
+# --- connections ------------------------------------------------------------------------------
+
+_SOCKET_OPTIONS = [
+    *HTTPConnection.default_socket_options,  # TCP_NODELAY: no 40 ms stall on small requests
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+]
+# Retry only connects that never reached the server: a prediction is never sent twice.
+_RETRY = Retry(
+    total=2,
+    connect=2,
+    read=0,
+    status=0,
+    other=0,
+    redirect=0,
+    raise_on_redirect=False,
+    raise_on_status=False,
+)
+
+
+def _ca_bundle() -> str:
+    return (
+        os.environ.get("REQUESTS_CA_BUNDLE")
+        or os.environ.get("CURL_CA_BUNDLE")
+        or requests.certs.where()
+    )
 
 
 class _NoDelayAdapter(HTTPAdapter):
-    """An adapter whose connections disable Nagle (no 40 ms stall on small requests), keep TCP
-    keep-alive probes on, and retry only connects that never reached the server."""
+    """A requests adapter with the same connections: TCP_NODELAY, keep-alive probes, retries of
+    connects only."""
 
     def __init__(self) -> None:
-        retry = Retry(
-            total=2, connect=2, read=0, status=0, other=0, redirect=0, raise_on_status=False
-        )
-        super().__init__(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=retry)
+        super().__init__(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=_RETRY)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        options = list(HTTPConnection.default_socket_options)  # TCP_NODELAY
-        options.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
-        kwargs["socket_options"] = options
+        kwargs["socket_options"] = _SOCKET_OPTIONS
         super().init_poolmanager(*args, **kwargs)
 
 
-def _new_session(base_url: str) -> requests.Session:
-    """A session for one host with the environment's proxies and CA bundle read once."""
-    session = requests.Session()
-    session.trust_env = False  # no per-call environment scan; read it here, once
-    session.proxies = requests.utils.get_environ_proxies(base_url)
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    adapter = _NoDelayAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+class _HostConnections:
+    """The kept-open connections to one host: a urllib3 pool, or, when the environment names a
+    proxy for the host, a requests session through it."""
+
+    def __init__(self, base_url: str):
+        proxies = requests.utils.get_environ_proxies(base_url)  # honours NO_PROXY
+        self.session: requests.Session | None = None
+        self.pool: urllib3.PoolManager | None = None
+        if requests.utils.select_proxy(base_url, proxies):
+            self.session = session = requests.Session()
+            session.trust_env = False  # the environment is read here, once, not per call
+            session.proxies = proxies
+            session.verify = _ca_bundle()
+            session.mount("http://", _NoDelayAdapter())
+            session.mount("https://", _NoDelayAdapter())
+        else:
+            self.pool = urllib3.PoolManager(
+                num_pools=1,
+                maxsize=POOL_SIZE,
+                socket_options=_SOCKET_OPTIONS,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=_ca_bundle(),
+            )
+
+    def send(
+        self, url: str, body: bytes, content_type: str, signer: Any, timeout: float
+    ) -> tuple[int, bytes, Any]:
+        """POST a signed request; (status, content, headers)."""
+        if self.pool is None:
+            return _send_with(self.session, url, body, content_type, signer, timeout)
+        answer = self.pool.urlopen(
+            "POST",
+            url,
+            body=body,
+            headers=_signed_headers(signer, url, body, content_type),
+            redirect=False,
+            retries=_RETRY,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        )
+        return answer.status, answer.data, answer.headers
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        if self.pool is not None:
+            self.pool.clear()
 
 
-_sessions: dict[tuple, requests.Session] = {}
-_sessions_lock = threading.Lock()
-_sessions_pid = os.getpid()
+def _send_with(
+    session: Any, url: str, body: bytes, content_type: str, signer: Any, timeout: float
+) -> tuple[int, bytes, Any]:
+    """POST through a requests session, signed by the SDK signer as requests' auth."""
+    resp = session.post(
+        url, data=body, headers={"content-type": content_type}, auth=signer, timeout=timeout
+    )
+    return resp.status_code, resp.content, resp.headers
 
 
-def session_for(auth: AuthLike, url: str) -> requests.Session:
-    """The shared session for ``auth`` and the host of ``url`` (built on first use)."""
+def _signed_headers(signer: Any, url: str, body: bytes, content_type: str) -> dict[str, str]:
+    """The request headers, signed by the SDK signer (date, host, body hash, authorization)."""
+    request = requests.PreparedRequest()  # what the SDK's signers sign; not sent by requests
+    request.method, request.url, request.body = "POST", url, body
+    request.headers = CaseInsensitiveDict(
+        {
+            "content-type": content_type,
+            "content-length": str(len(body)),
+            "user-agent": USER_AGENT,
+        }
+    )
+    signer(request)
+    return dict(request.headers)
+
+
+_hosts: dict[tuple, _HostConnections] = {}
+_hosts_lock = threading.Lock()
+_hosts_pid = os.getpid()
+
+
+def _connections_for(auth: Any, url: str) -> _HostConnections:
+    """The kept-open connections for ``auth`` (an OCIAuth) and the host of ``url``."""
     parts = urlsplit(url)
-    key = (resolve_auth(auth), parts.scheme, parts.netloc)
-    session = _sessions.get(key)  # hot path: one lookup, no lock (dict reads are atomic)
-    if session is not None and _sessions_pid == os.getpid():
-        return session
-    return _new_shared_session(key, f"{parts.scheme}://{parts.netloc}/")
+    key = (auth, parts.scheme, parts.netloc)
+    found = _hosts.get(key)  # hot path: one lookup, no lock (dict reads are atomic)
+    if found is not None and _hosts_pid == os.getpid():
+        return found
+    return _new_connections(key, f"{parts.scheme}://{parts.netloc}/")
 
 
-def _new_shared_session(key: tuple, base_url: str) -> requests.Session:
-    global _sessions_pid
-    with _sessions_lock:
-        if _sessions_pid != os.getpid():  # a forked child must not share the parent's sockets
-            _sessions.clear()
-            _sessions_pid = os.getpid()
-        session = _sessions.get(key)
-        if session is not None:
-            return session
-        session = _sessions[key] = _new_session(base_url)
+def _new_connections(key: tuple, base_url: str) -> _HostConnections:
+    global _hosts_pid
+    with _hosts_lock:
+        if _hosts_pid != os.getpid():  # a forked child must not share the parent's sockets
+            _hosts.clear()
+            _hosts_pid = os.getpid()
+        found = _hosts.get(key)
+        if found is not None:
+            return found
+        found = _hosts[key] = _HostConnections(base_url)
         evicted = []
-        while len(_sessions) > MAX_SESSIONS:  # the oldest first
-            evicted.append(_sessions.pop(next(iter(_sessions))))
+        while len(_hosts) > MAX_HOSTS:  # the oldest first
+            evicted.append(_hosts.pop(next(iter(_hosts))))
     for old in evicted:
         old.close()
-    return session
+    return found
 
 
-def close_sessions() -> None:
-    """Close and forget every shared session (they are rebuilt on the next call)."""
-    with _sessions_lock:
-        sessions = list(_sessions.values())
-        _sessions.clear()
-    for session in sessions:
-        session.close()
+def close_connections() -> None:
+    """Close and forget every kept-open connection (they are opened again when needed)."""
+    with _hosts_lock:
+        hosts = list(_hosts.values())
+        _hosts.clear()
+    for host in hosts:
+        host.close()
 
 
 # --- predict ----------------------------------------------------------------------------------
@@ -286,7 +375,7 @@ def predict(
             UTF-8). JSON payloads reach ``score.predict()`` decoded; others as bytes.
         content_type: the payload's media type.
         auth: an OCIAuth, an ADS auth dict or None (the process default); its signer signs.
-        session: a :class:`requests.Session` to send with; by default one shared session per
+        session: a :class:`requests.Session` to send with; by default connections shared per
             auth and host, kept open between calls.
         timeout: seconds to wait for the connection and for the answer.
 
@@ -308,12 +397,15 @@ def predict(
         )
     resolved = resolve_auth(auth)
     signer = resolved.signer
-    sender = session if session is not None else session_for(resolved, url)
     try:
-        resp = sender.post(
-            url, data=body, headers={"content-type": content_type}, auth=signer, timeout=timeout
-        )
-    except requests.Timeout as exc:
+        if session is not None:
+            status, content, headers = _send_with(session, url, body, content_type, signer, timeout)
+        else:
+            host = _connections_for(resolved, url)
+            status, content, headers = host.send(url, body, content_type, signer, timeout)
+    except (requests.Timeout, _Urllib3Timeout) as exc:
+        if isinstance(exc, NewConnectionError):
+            raise _unreachable(url, exc) from exc
         raise PredictTimeoutError(
             None,
             "RequestTimeout",
@@ -321,20 +413,27 @@ def predict(
             url=url,
             hint="Make score.py's predict() faster, send smaller batches or raise timeout=.",
         ) from exc
-    except requests.RequestException as exc:
-        raise PredictError(
-            None,
-            "ConnectionError",
-            f"{type(exc).__name__}: {exc}",
-            url=url,
-            hint="Check the deployment URL and that the service is reachable.",
-        ) from exc
-    request_id = resp.headers.get(REQUEST_ID_HEADER)
-    if resp.status_code < 300:
-        return PredictResponse(
-            resp.status_code, resp.content, resp.headers.get("content-type", ""), request_id
-        )
-    raise _error_of(resp.status_code, resp.content, url, request_id)
+    except (requests.RequestException, _Urllib3Error) as exc:
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, _Urllib3Timeout) and not isinstance(reason, NewConnectionError):
+            raise PredictTimeoutError(
+                None, "RequestTimeout", f"could not connect within {timeout:g} s", url=url
+            ) from exc
+        raise _unreachable(url, exc) from exc
+    request_id = headers.get(REQUEST_ID_HEADER)
+    if status < 300:
+        return PredictResponse(status, content, headers.get("content-type", ""), request_id)
+    raise _error_of(status, content, url, request_id)
+
+
+def _unreachable(url: str, exc: Exception) -> PredictError:
+    return PredictError(
+        None,
+        "ConnectionError",
+        f"{type(exc).__name__}: {exc}",
+        url=url,
+        hint="Check the deployment URL and that the service is reachable.",
+    )
 
 
 def _payload(data: bytes | bytearray | memoryview | str) -> bytes:

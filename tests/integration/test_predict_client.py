@@ -23,6 +23,7 @@ from ocimodel.errors import NotActiveDeploymentError
 from ocimodel.local import deployments_runner
 from ocimodel.local.deployments import engine_of
 from ocimodel.local.deployments_predict import TIMEOUT_KEY
+from ocimodel.oci import predict as predict_module
 from ocimodel.oci.auth import resolve_auth
 from ocimodel.oci.predict import (
     MAX_PAYLOAD_BYTES,
@@ -32,7 +33,6 @@ from ocimodel.oci.predict import (
     PredictTimeoutError,
     predict,
     predict_url,
-    session_for,
 )
 
 # A score.py whose load_model() waits for a flag file: its deployment stays CREATING until then.
@@ -108,18 +108,28 @@ def test_default_auth_comes_from_the_environment(echo, local_env):
     assert predict(url, _json({"env": 1}), "application/json").json()["echo"] == {"env": 1}
 
 
-def test_one_kept_alive_session_per_auth_and_host(echo, auth):
+def test_connections_are_kept_open_per_auth_and_host(echo, auth):
     _, url = echo
-    session = session_for(auth, url)
-    assert session_for(auth, predict_url(url)) is session
+    host = predict_module._connections_for(auth, url)
+    assert predict_module._connections_for(auth, predict_url(url)) is host
     for i in range(5):
         answer = predict(url, _json({"i": i}), "application/json", auth=auth)
         assert answer.json()["echo"] == {"i": i}
-    manager = session.get_adapter(url).poolmanager
-    (pool,) = [manager.pools[key] for key in manager.pools.keys()]
+    (pool,) = [host.pool.pools[key] for key in host.pool.pools.keys()]
     assert pool.num_connections == 1  # one connection, kept alive across the calls
     (conn,) = [c for c in pool.pool.queue if c is not None]
     assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_a_proxy_in_the_environment_is_honoured(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    host = predict_module._HostConnections("https://modeldeployment.example.com/")
+    assert host.pool is None and host.session is not None
+    assert host.session.proxies["https"] == "http://proxy.example:3128"
+    monkeypatch.setenv("NO_PROXY", "modeldeployment.example.com")
+    assert predict_module._HostConnections("https://modeldeployment.example.com/").session is None
 
 
 def test_a_given_session_is_used(echo, auth):
@@ -220,6 +230,50 @@ def test_client_timeout_is_a_timeout_error(echo, auth, tmp_path):
     }
 
 
+def test_a_payload_near_the_limit_passes_through(echo, auth):
+    _, url = echo
+    payload = b"\x00\x01" * (9 * 1024 * 1024 // 2)
+    answer = predict(url, payload, "application/octet-stream", auth=auth)
+    assert answer.json()["bytes"] == len(payload)
+
+
+def test_a_model_server_that_dies_answers_503(local_oci, ds, project, echo_model, auth, tmp_path):
+    import os
+    import signal
+
+    details = deployment_details(local_oci.config["tenancy"], project, echo_model)
+    dep_id, wr = create_and_wait(ds, details)
+    assert wr.status == "SUCCEEDED"
+    url = ds.get_model_deployment(dep_id).data.model_deployment_url
+    try:
+        assert predict(url, _json(1), "application/json", auth=auth).json()["echo"] == 1
+        (server,) = engine_of(local_oci.state).servers.servers(dep_id)
+        results: list = []
+
+        def call() -> None:
+            try:
+                predict(url, _json({"wait_for": str(tmp_path / "never")}), auth=auth)
+            except PredictError as exc:
+                results.append(exc)
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while server.in_flight < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(server.pid, signal.SIGKILL)
+        thread.join(30)
+        (err,) = results
+        assert (err.status, err.code) == (503, "ServiceUnavailable")
+        with pytest.raises(PredictError) as info:
+            predict(url, _json(2), "application/json", auth=auth)
+        assert info.value.status == 503 and "no healthy model server" in info.value.message
+        assert not isinstance(info.value, NotActiveDeploymentError)  # it is ACTIVE
+    finally:
+        _delete(ds, dep_id)
+
+
 def test_bad_input_fails_before_sending():
     url = "http://127.0.0.1:9/ocid1.datasciencemodeldeployment.oc1.local.x"
     with pytest.raises(PredictError) as info:
@@ -272,3 +326,112 @@ def test_deployments_that_are_not_active(local_oci, ds, project, tmp_path, auth)
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         _delete(ds, dep_id)
+
+
+# --- the route's upstream connections, against scripted HTTP servers ---------------------------
+
+
+def _run_upstream(answers, calls):
+    """Start a server answering each request with the next of ``answers`` (bytes, or a callable
+    taking the writer), POST ``calls`` bodies through one ServerPool; return the results (or
+    exceptions) and how many connections the server saw."""
+    import asyncio
+    import types
+
+    from ocimodel.local.deployments_predict import ServerPool
+
+    script = list(answers)
+    connections = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        try:
+            while script:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                answer = script.pop(0)
+                if callable(answer):
+                    await answer(writer)
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = ServerPool(types.SimpleNamespace(port=port))
+        results = []
+        for body in calls:
+            try:
+                results.append(await pool.post(body, "application/json"))
+            except Exception as exc:  # noqa: BLE001 - the test inspects it
+                results.append(exc)
+        pool.close()
+        server.close()
+        return results
+
+    results = asyncio.run(main())
+    return results, len(connections)
+
+
+def _answer(body: bytes, *extra: str) -> bytes:
+    head = "".join(f"{h}\r\n" for h in extra)
+    return (
+        f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{head}"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def test_upstream_connections_are_kept_and_answers_read_in_every_framing():
+    chunked = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\n"
+        b"content-type: application/json\r\n\r\n"
+        b'4\r\n{"a"\r\n3;ext=1\r\n: 1\r\n1\r\n}\r\n0\r\nx-trailer: t\r\n\r\n'
+    )
+    results, connections = _run_upstream(
+        [_answer(b"[1]"), chunked, _answer(b"[3]")], [b"{}", b"{}", b"{}"]
+    )
+    assert results == [
+        (200, "application/json", b"[1]"),
+        (500, "application/json", b'{"a": 1}'),
+        (200, "application/json", b"[3]"),
+    ]
+    assert connections == 1
+
+
+def test_upstream_connection_close_and_dropped_connections_are_handled():
+    from ocimodel.local.deployments_predict import UpstreamError
+
+    async def drop(writer):
+        writer.transport.abort()
+
+    # "connection: close" is honoured (a new connection follows); a kept connection the
+    # server drops without answering is replaced once, on a new connection.
+    results, connections = _run_upstream(
+        [_answer(b"[1]", "connection: close"), _answer(b"[2]"), drop, _answer(b"[3]")],
+        [b"{}", b"{}", b"{}"],
+    )
+    assert [r[2] for r in results] == [b"[1]", b"[2]", b"[3]"]
+    assert connections == 3
+    # A new connection dropped unanswered is not retried.
+    results, connections = _run_upstream([drop], [b"{}"])
+    assert isinstance(results[0], UpstreamError) and connections == 1
+
+
+def test_upstream_answers_that_break_off_are_errors():
+    from ocimodel.local.deployments_predict import UpstreamError
+
+    async def half(writer):
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+        await writer.drain()
+
+    results, _ = _run_upstream([half], [b"{}"])
+    assert isinstance(results[0], UpstreamError) and "broke off" in str(results[0])
+    results, _ = _run_upstream([b"SSH-2.0-OpenSSH\r\n\r\n"], [b"{}"])
+    assert isinstance(results[0], UpstreamError) and "not HTTP/1.x" in str(results[0])
