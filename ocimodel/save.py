@@ -26,18 +26,28 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ocimodel.artifact.archive import iter_included
-from ocimodel.artifact.uploader import MODEL_DESCRIPTION_KEY, SMALL_ARTIFACT_LIMIT, work_dir
+from ocimodel.artifact.uploader import (
+    MODEL_DESCRIPTION_KEY,
+    SMALL_ARTIFACT_LIMIT,
+    LargeArtifactUploader,
+    SmallArtifactUploader,
+    upload_by_reference,
+    work_dir,
+)
 from ocimodel.errors import (
     IntrospectionNotPassed,
     OcimodelError,
     RuntimeInfoInconsistencyError,
 )
+from ocimodel.introspect import introspect_artifact
 from ocimodel.metadata.limits import catalog_metadata_payload, validate_catalog_metadata_size
 from ocimodel.metadata.prepared import PreparedMetadata, read_metadata
 from ocimodel.names import generate_display_name
 from ocimodel.oci import catalog
-from ocimodel.oci.storage import parse_bucket_uri
+from ocimodel.oci.storage import parse_bucket_uri, require_bucket
+from ocimodel.oci.version_sets import resolve_version_set_id
 from ocimodel.runtime import read_runtime_yaml
+from ocimodel.verify import check_load_model
 
 if TYPE_CHECKING:
     from ocimodel.oci.auth import AuthLike
@@ -186,8 +196,6 @@ def check_before_save(
     bucket_uri (or an artifact small enough without one), runtime.yaml matching the caller's
     runtime info, the metadata budget, introspection, and load_model() in a fresh process.
     ``deep=False`` skips the last two (an earlier attempt on the same files passed them)."""
-    from ocimodel.introspect import introspect_artifact
-    from ocimodel.verify import check_load_model
 
     unknown = sorted(set(spec.extra) - set(catalog.CREATE_MODEL_FIELDS))
     if unknown:
@@ -277,7 +285,6 @@ def save_model(
 ) -> SavedModel:
     """Saves the prepared artifact in ``artifact_dir`` to the model catalog; see the module
     docstring for what is checked first and how a re-run converges."""
-    from ocimodel.oci.version_sets import resolve_version_set_id
 
     spec = spec or SaveSpec()
     artifact_dir = os.path.abspath(os.fspath(artifact_dir))
@@ -337,7 +344,6 @@ def save_model(
 def _uploader(artifact_dir: str, spec: SaveSpec, identity: str, auth: AuthLike) -> Any:
     """The uploader this save needs, its remote preconditions checked (nothing created yet):
     through ``bucket_uri`` when given, else straight into the catalog."""
-    from ocimodel.artifact.uploader import LargeArtifactUploader, SmallArtifactUploader
 
     if spec.model_by_reference:
         return _ByReference(artifact_dir, spec, identity, auth)
@@ -364,14 +370,12 @@ class _ByReference:
     """The upload of a model saved by reference (the files stay in the bucket)."""
 
     def __init__(self, artifact_dir: str, spec: SaveSpec, identity: str, auth: AuthLike):
-        from ocimodel.oci.storage import require_bucket
 
         self.dsc_model: Any = None
         self.artifact_dir, self.spec, self.identity, self.auth = artifact_dir, spec, identity, auth
         require_bucket(spec.bucket_uri or "", auth=auth)
 
     def upload(self) -> None:
-        from ocimodel.artifact.uploader import upload_by_reference
 
         upload_by_reference(
             self.dsc_model,

@@ -44,6 +44,7 @@ from ocimodel.layout import (
 )
 from ocimodel.oci.storage import open_uri, uri_exists, uri_isdir
 from ocimodel.score_runner import import_score
+from ocimodel.serialize import model_file_name_for
 
 if TYPE_CHECKING:
     from ocimodel.oci.auth import AuthLike
@@ -226,8 +227,6 @@ def generate_score_py(
     The one writer of score.py (``ModelArtifact.prepare_score_py`` and the task call it).
     A custom input serializer is pickled beside it so score.py can decode requests.
     """
-    from ocimodel.serialize import model_file_name_for
-
     folder = ensure_artifact_dir(artifact_dir)
     target = os.path.join(folder, SCORE_PY)
     model_file_name = model_file_name_for(model_save_serializer, model_file_name)
