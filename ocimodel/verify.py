@@ -14,11 +14,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocimodel import score_runner
-from ocimodel.errors import ScoreError, SerializeInputNotImplementedError
-from ocimodel.serde import SERDE, get_model_input_serializer
+from ocimodel.errors import ScoreError
+from ocimodel.predict import payload_of
+from ocimodel.serde import SERDE
+
+if TYPE_CHECKING:
+    from ocimodel.oci.auth import AuthLike
 
 RUNNER_PATH = Path(score_runner.__file__)
 _STDERR_TAIL = 4000
@@ -28,34 +32,28 @@ class VerifyTimeoutError(ScoreError):
     """score.py did not answer within the timeout."""
 
 
-def request_of(
-    data: Any, input_serializer: str | SERDE = "json", auto_serialize_data: bool = True
-) -> tuple[bytes, str]:
-    """The request body and content type a deployment would receive for ``data``."""
-    if auto_serialize_data:
-        return get_model_input_serializer(input_serializer).to_request(data)
-    if isinstance(data, (bytes, bytearray)):
-        return bytes(data), "application/octet-stream"
-    try:
-        return json.dumps(data, allow_nan=False).encode("utf-8"), "application/json"
-    except (TypeError, ValueError) as exc:
-        raise SerializeInputNotImplementedError(
-            f"data of type {type(data).__name__} is not JSON serializable; pass "
-            "auto_serialize_data=True to send it through the model input serializer"
-        ) from exc
+request_of = payload_of
+"""The request body and content type of ``data``: :func:`ocimodel.predict.payload_of`, the one
+payload path verify and predict share."""
 
 
 def verify_artifact(
     artifact_dir: str | os.PathLike,
-    data: Any,
+    data: Any = None,
     *,
     input_serializer: str | SERDE = "json",
     in_process: bool = False,
     timeout: float = 120.0,
     auto_serialize_data: bool = True,
+    content_type: str | None = None,
+    image: Any = None,
+    storage_options: dict | None = None,
+    auth: AuthLike = None,
 ) -> dict:
     """Run the artifact's score.py on ``data`` and return its result, e.g. ``{"prediction": ...}``.
 
+    The request body is :func:`ocimodel.predict.payload_of`'s (``content_type``, ``image``,
+    ``storage_options`` and ``auth`` as there), exactly what a deployment would receive.
     Raises :class:`ScoreError` carrying score.py's traceback when it fails to load or predict,
     and :class:`VerifyTimeoutError` when the subprocess exceeds ``timeout`` seconds.
     """
@@ -65,7 +63,15 @@ def verify_artifact(
             f"{root / 'score.py'} does not exist; run prepare() first or pass the directory "
             "that holds the artifact's score.py"
         )
-    body, content_type = request_of(data, input_serializer, auto_serialize_data)
+    body, content_type = payload_of(
+        data,
+        input_serializer=input_serializer,
+        auto_serialize_data=auto_serialize_data,
+        content_type=content_type,
+        image=image,
+        storage_options=storage_options,
+        auth=auth,
+    )
     if in_process:
         outcome = _run_in_process(root, body, content_type)
     else:
