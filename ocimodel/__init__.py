@@ -42,6 +42,20 @@ _LAZY: dict[str, str] = {
     "DataScienceModelType": "ocimodel.generic_model",
     "ModelDeploymentRuntimeType": "ocimodel.generic_model",
     "MetadataMixin": "ocimodel.generic_model",
+    "UnknownOCIDError": "ocimodel.generic_model",
+    # deploy and predict
+    "ModelDeployment": "ocimodel.model_deployment",
+    "ModelNotDeployedError": "ocimodel.model_deployment",
+    "DeploySpec": "ocimodel.deploy",
+    "ModelNotSavedError": "ocimodel.deploy",
+    "DeploymentFailedError": "ocimodel.deploy",
+    "DeploymentStateError": "ocimodel.deploy",
+    "DeploymentTimeoutError": "ocimodel.deploy",
+    "PredictInputError": "ocimodel.predict",
+    "PredictError": "ocimodel.oci.predict",
+    "PredictThrottledError": "ocimodel.oci.predict",
+    "PredictTimeoutError": "ocimodel.oci.predict",
+    "DeploymentNotActiveError": "ocimodel.oci.predict",
     "SummaryStatus": "ocimodel.summary",
     "ModelState": "ocimodel.summary",
     "ModelProperties": "ocimodel.properties",
@@ -96,6 +110,11 @@ __all__ = [
     "ChangesNotCommitted",
     "CondaEnvError",
     "DataScienceModelType",
+    "DeploySpec",
+    "DeploymentFailedError",
+    "DeploymentNotActiveError",
+    "DeploymentStateError",
+    "DeploymentTimeoutError",
     "Domain",
     "Framework",
     "FrameworkSpecificModel",
@@ -114,11 +133,14 @@ __all__ = [
     "ModelArtifact",
     "ModelCustomMetadata",
     "ModelCustomMetadataItem",
+    "ModelDeployment",
     "ModelDeploymentRuntimeType",
     "ModelInputSerializerType",
     "ModelIntrospect",
     "ModelMetadata",
     "ModelMetadataItem",
+    "ModelNotDeployedError",
+    "ModelNotSavedError",
     "ModelProperties",
     "ModelProvenanceMetadata",
     "ModelSerializerType",
@@ -129,6 +151,10 @@ __all__ = [
     "NotActiveDeploymentError",
     "OCIAuth",
     "OcimodelError",
+    "PredictError",
+    "PredictInputError",
+    "PredictThrottledError",
+    "PredictTimeoutError",
     "PrintItem",
     "RuntimeInfo",
     "RuntimeInfoInconsistencyError",
@@ -140,6 +166,7 @@ __all__ = [
     "SerializeModelNotImplementedError",
     "SummaryStatus",
     "TEST_STATUS",
+    "UnknownOCIDError",
     "UnsafeArchiveError",
     "UseCaseType",
     "api_keys",
@@ -165,12 +192,20 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ocimodel.artifact.model_artifact import ModelArtifact
+    from ocimodel.deploy import (
+        DeploymentFailedError,
+        DeploymentStateError,
+        DeploymentTimeoutError,
+        DeploySpec,
+        ModelNotSavedError,
+    )
     from ocimodel.generic_model import (
         DataScienceModelType,
         FrameworkSpecificModel,
         GenericModel,
         MetadataMixin,
         ModelDeploymentRuntimeType,
+        UnknownOCIDError,
     )
     from ocimodel.introspect import TEST_STATUS, Introspectable, ModelIntrospect, PrintItem
     from ocimodel.metadata import (
@@ -190,6 +225,7 @@ if TYPE_CHECKING:
         ModelTaxonomyMetadataItem,
         UseCaseType,
     )
+    from ocimodel.model_deployment import ModelDeployment, ModelNotDeployedError
     from ocimodel.model_version_set import ModelVersionSet
     from ocimodel.oci.auth import (
         OCIAuth,
@@ -199,6 +235,13 @@ if TYPE_CHECKING:
         resource_principal,
         set_auth,
     )
+    from ocimodel.oci.predict import (
+        DeploymentNotActiveError,
+        PredictError,
+        PredictThrottledError,
+        PredictTimeoutError,
+    )
+    from ocimodel.predict import PredictInputError
     from ocimodel.properties import BaseProperties, ModelProperties
     from ocimodel.runtime import RuntimeInfo
     from ocimodel.schema import Attribute, Domain, Schema

@@ -68,6 +68,33 @@ def _initial_rows() -> list[SummaryRow]:
 
 COLUMNS = ("Step", "Status", "Details", "Actions Needed")
 
+PREPARE_STEP_DETAILS = {
+    "generate-runtime-yaml": SummaryDetail.RUNTIME_YAML,
+    "generate-score-py": SummaryDetail.SCORE_PY,
+    "populate-metadata": SummaryDetail.METADATA,
+    "serialize-model": SummaryDetail.SERIALIZED,
+}
+"""The row of each prepare pipeline step (:data:`ocimodel.pipeline.PREPARE_STEPS` names)."""
+
+_ACTION_LIMIT = 300
+
+_DEPLOYMENT_ACTIONS = {
+    "CREATING": "The deployment is CREATING; wait for ACTIVE (model.model_deployment.sync()).",
+    "UPDATING": "The deployment is UPDATING; wait for ACTIVE (model.model_deployment.sync()).",
+    "INACTIVE": "The deployment is INACTIVE; activate it: model.model_deployment.activate().",
+    "NEEDS_ATTENTION": "The deployment NEEDS_ATTENTION; restart it: model.restart_deployment().",
+    "FAILED": "The deployment FAILED; see its work request logs, fix and deploy() again.",
+}
+
+
+def action_of(error: BaseException) -> str:
+    """The "Actions Needed" text for a failed step: the first line of the error, which says
+    what to change (ocimodel's typed errors do)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if len(text) > _ACTION_LIMIT:
+        text = text[: _ACTION_LIMIT - 3] + "..."
+    return f"{type(error).__name__}: {text}"
+
 
 class SummaryStatus:
     """Tracks the status of each lifecycle step of one model and renders it as a table."""
@@ -96,6 +123,28 @@ class SummaryStatus:
         """Sets status and action of one row at once (clears the action by default)."""
         row = self._row(detail)
         row.status, row.action = status, action
+
+    def failed(self, detail: str, error: BaseException) -> None:
+        """Marks a row Needs Action with what the error says to change."""
+        self.mark(detail, ModelState.NEEDSACTION, action_of(error))
+
+    def deployment_state(self, state: str | None) -> None:
+        """Sets the deploy and predict rows from the attached deployment's lifecycle state
+        (None: no deployment)."""
+        d, s = SummaryDetail, ModelState
+        predicted = self._row(d.PREDICTED)
+        if state == "ACTIVE":
+            self.mark(d.DEPLOYED, s.DONE)
+            if predicted.status is s.NOTAVAILABLE:
+                self.mark(d.PREDICTED, s.AVAILABLE)
+            return
+        if state in (None, "DELETING", "DELETED"):
+            saved = self._row(d.UPLOADED).status is s.DONE
+            self.mark(d.DEPLOYED, s.AVAILABLE if saved else s.NOTAVAILABLE)
+        else:
+            status = s.DONE if state in ("CREATING", "UPDATING") else s.NEEDSACTION
+            self.mark(d.DEPLOYED, status, _DEPLOYMENT_ACTIONS.get(state, ""))
+        self.mark(d.PREDICTED, s.NOTAVAILABLE)
 
     @property
     def df(self) -> pd.DataFrame:
