@@ -27,18 +27,22 @@ The 60 s bound covers the whole exchange with the model server (send, wait, read
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 import time
 from collections import deque
 
 from oci.data_science.models import ModelDeployment as MD
-from starlette.requests import ClientDisconnect
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from .auth import deadline
+from .auth import AuthMiddleware, deadline
 from .core import OCIError, not_found, request_id
 from .deployments_engine import ENGINE_KEY, DeploymentEngine
 from .deployments_runner import MAX_IN_FLIGHT_PER_INSTANCE, ModelServer
+from .faults import faults_of
 from .state import ServiceState
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -357,12 +361,16 @@ class PredictEndpoint:
 
     def __init__(self, state: ServiceState):
         self.state = state
+        self.upstreams = upstreams_of(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(scope["path_params"]["id"], scope, receive, send)
+
+    async def serve(self, dep_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one authenticated predict request for deployment ``dep_id``."""
         state = self.state
         engine: DeploymentEngine = state.extras[ENGINE_KEY]
-        upstreams = upstreams_of(state)
-        dep_id = scope["path_params"]["id"]
+        upstreams = self.upstreams
         doc = _check_owner(engine, upstreams, dep_id, scope["state"]["caller"].tenancy)
         length = content_type = request_id_in = None
         for name, value in scope["headers"]:
@@ -408,9 +416,61 @@ class PredictEndpoint:
 
 def predict_route(state: ServiceState) -> list[BaseRoute]:
     """The predict routes (plain and response-stream variants)."""
-    upstreams_of(state)
     endpoint = PredictEndpoint(state)
-    return [
-        Route("/{id}/predict", endpoint, methods=["POST"]),
-        Route("/{id}/predictWithResponseStream", endpoint, methods=["POST"]),
-    ]
+    return [Route(path, endpoint, methods=["POST"]) for path in PREDICT_PATHS]
+
+
+PREDICT_PATHS = ("/{id}/predict", "/{id}/predictWithResponseStream")
+_PREDICT_PATH = re.compile(r"/([^/]+)/(?:predict|predictWithResponseStream)")
+
+
+class PredictFastPath:
+    """The service's outermost ASGI layer: a predict request skips the generic stack.
+
+    ``POST /{id}/predict`` goes through the same signature check as every route
+    (:class:`AuthMiddleware`) straight to :class:`PredictEndpoint`, its errors answered by the
+    app's own exception handlers, without the Starlette router (which tries every route in
+    turn: the predict routes come last of ~50) and the app's generic middleware. Everything
+    else goes to the app; so does every request while fault rules are armed (they then apply
+    to predict as to any route), and any path another route claims (``/n/predict`` is an
+    Object Storage namespace).
+    """
+
+    def __init__(self, app: Starlette, state: ServiceState):
+        self.app = app
+        self.faults = faults_of(state)
+        self.endpoint = PredictEndpoint(state)
+        self.handlers = app.exception_handlers
+        self.reserved = frozenset(_first_segments(app.routes))
+        self.authenticated = AuthMiddleware(self._answer, state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not self.faults.active:
+            match = _PREDICT_PATH.fullmatch(scope["path"])
+            if match is not None and match[1] not in self.reserved:
+                await self.authenticated(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.endpoint.serve(scope["path"].split("/", 2)[1], scope, receive, send)
+        except Exception as exc:
+            handlers = self.handlers
+            handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
+            if handler is None:
+                raise
+            response = handler(Request(scope, receive), exc)
+            if inspect.isawaitable(response):
+                response = await response
+            await response(scope, receive, send)
+
+
+def _first_segments(routes: list[BaseRoute]) -> set[str]:
+    """The literal first path segments of ``routes`` (``n``, ``20190101``, ``_admin``...)."""
+    out = set()
+    for route in routes:
+        first = getattr(route, "path", "").lstrip("/").split("/", 1)[0]
+        if first and "{" not in first:
+            out.add(first)
+    return out

@@ -23,7 +23,7 @@ from deployment_support import (
 )
 from sdk_calls import NO_RETRY
 
-from ocimodel.local import deployments_runner
+from ocimodel.local import deployments_predict, deployments_runner
 from ocimodel.local.deployments import engine_of
 from ocimodel.local.deployments_predict import MAX_PAYLOAD_BYTES, TIMEOUT_KEY
 
@@ -255,3 +255,38 @@ def test_busy_instances_answer_429(local_oci, ds, echo, tmp_path, monkeypatch):
             thread.join(60)
     assert sorted(r.status_code for r in results) == [200, 200]
     assert {r.json()["echo"]["n"] for r in results} == {1, 2}
+
+
+def test_fault_rules_apply_to_predict_as_to_any_route(local_oci, ds, echo):
+    """Predict skips the app's generic stack only while no fault rule is armed."""
+    url = _url(ds, echo) + "/predict"
+    signer = local_oci.signer()
+    local_oci.set_faults({"path": "/predict$", "status": 503, "count": 1})
+    try:
+        faulted = requests.post(url, json={"n": 1}, auth=signer, timeout=30)
+        assert (faulted.status_code, faulted.json()["code"]) == (503, "ServiceUnavailable")
+        assert faulted.headers["opc-request-id"]
+    finally:
+        local_oci.clear_faults()
+    served = requests.post(url, json={"n": 2}, auth=signer, timeout=30)
+    assert served.status_code == 200 and served.json()["echo"]["n"] == 2
+
+
+def test_paths_of_other_routes_are_not_taken_for_predict(local_oci):
+    """``/n/predict`` is the Object Storage namespace ``predict``, not a deployment."""
+    resp = requests.post(
+        local_oci.endpoint + "/n/predict", json={}, auth=local_oci.signer(), timeout=30
+    )
+    assert "Model deployment" not in resp.json()["message"]
+
+
+def test_an_unexpected_error_in_predict_is_a_500(local_oci, ds, echo, monkeypatch):
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(deployments_predict.PredictEndpoint, "serve", broken)
+    resp = requests.post(
+        _url(ds, echo) + "/predict", json={"n": 1}, auth=local_oci.signer(), timeout=30
+    )
+    assert (resp.status_code, resp.json()["code"]) == (500, "InternalServerError")
+    assert resp.headers["opc-request-id"]
