@@ -19,9 +19,7 @@ from prefect.blocks.abstract import CredentialsBlock
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ocimodel.oci.auth import SERVICES, OCIAuth, _default_key
-from ocimodel.oci.credentials import _config_location, _profile, _read_config
-from ocimodel.oci.endpoints import _endpoint_or_env
+from ocimodel.oci.auth import SERVICES, OCIAuth, settings_key
 
 __all__ = ["ORACLE_LOGO_URL", "AuthType", "OCICredentials"]
 
@@ -234,7 +232,7 @@ class OCICredentials(CredentialsBlock):
         # The core's key of its default auth: the variables it reads, plus the config file's
         # version for the kinds that read one (an API key in key_content reads none).
         source = "key_content" if self.key_content is not None else self.auth_type
-        environment = _default_key(
+        environment = settings_key(
             {"auth": source, "oci_config_location": self.config_file, "profile": self.profile}
         )
         return (values, environment)
@@ -289,48 +287,17 @@ def _build_auth(settings: tuple) -> OCIAuth:
             values["config_file"], values["profile"], region=region, **common
         )
     if kind == "security_token":
-        token_file = values["security_token_file"]
-        if token_file is None:
-            return OCIAuth.from_config_file(
-                values["config_file"],
-                values["profile"],
-                kind="security_token",
-                region=region,
-                **common,
-            )
-        return _session_of_profile(
-            values["config_file"], values["profile"], token_file, region, **common
+        return OCIAuth.from_config_file(
+            values["config_file"],
+            values["profile"],
+            kind="security_token",
+            security_token_file=values["security_token_file"],
+            region=region,
+            **common,
         )
     if kind == "resource_principal":
         return OCIAuth.resource_principal(region=region, **common)
     return OCIAuth.instance_principal(region=region, **common)
-
-
-def _session_of_profile(
-    config_file: str | None,
-    profile: str | None,
-    token_file: str,
-    region: str | None,
-    endpoint: str | None,
-    endpoints: Mapping[str, str],
-) -> OCIAuth:
-    """A session token from ``token_file``, signed with the session key of a config profile."""
-    location = _config_location(config_file)
-    name = _profile(profile)
-    config = _read_config(location, name, validate=False)
-    config["security_token_file"] = token_file
-    if region:
-        config["region"] = region
-    auth = OCIAuth(
-        kind="security_token",
-        config=config,
-        endpoint=_endpoint_or_env(endpoint, None),
-        endpoints=endpoints,
-        config_file=location,
-        profile=name,
-    )
-    auth.signer  # noqa: B018 - loads the token and key now, so bad settings fail here
-    return auth
 
 
 def _check_url(value: str, what: str = "The endpoint") -> None:

@@ -216,17 +216,25 @@ class OCIAuth:
         endpoint: str | None = None,
         endpoints: Mapping[str, str] | None = None,
         client_kwargs: Mapping[str, Any] | None = None,
+        security_token_file: str | None = None,
     ) -> OCIAuth:
         """An API key (or, with ``kind="security_token"``, a session token) of a config-file
         profile. ``config_file``/``profile`` default to $OCI_CONFIG_FILE/$OCI_CONFIG_PROFILE,
-        then ``~/.oci/config``/DEFAULT; ``endpoint`` to $OCIMODEL_SERVICE_ENDPOINT."""
+        then ``~/.oci/config``/DEFAULT; ``endpoint`` to $OCIMODEL_SERVICE_ENDPOINT.
+        ``security_token_file`` replaces the profile's token file (a session token)."""
         if kind not in _FILE_KINDS:
             raise OCIAuthError(
                 f"A config file gives kind 'api_key' or 'security_token', not {kind!r}."
             )
+        if security_token_file is not None and kind != "security_token":
+            raise OCIAuthError(
+                "security_token_file goes with kind='security_token'; drop it for an API key."
+            )
         location = _config_location(config_file)
         prof = _profile(profile)
         config = _read_config(location, prof, validate=kind == "api_key")
+        if security_token_file is not None:
+            config["security_token_file"] = security_token_file
         if region:
             config["region"] = region
         auth = cls(
@@ -671,7 +679,10 @@ def _default_settings() -> dict[str, Any]:
     return dict(_default_auth) or {"auth": os.environ.get(ENV_IAM_TYPE) or "api_key"}
 
 
-def _default_key(settings: Mapping[str, Any]) -> Any:
+def settings_key(settings: Mapping[str, Any]) -> Any:
+    """A hashable key of auth settings (an ADS-style dict) and of what building them reads
+    besides: the OCI environment variables and the config file's version. Caches keyed on it
+    rebuild an auth when any of those change."""
     env = tuple(
         os.environ.get(name)
         for name in (
@@ -714,7 +725,7 @@ def _build_default(settings: Mapping[str, Any]) -> OCIAuth:
 
 def _default() -> OCIAuth:
     settings = _default_settings()
-    key = _default_key(settings)
+    key = settings_key(settings)
     with _lock:
         _module_caches_fresh()
         return _lru_get(_defaults, key, _MAX_DEFAULTS, lambda: _build_default(settings))
