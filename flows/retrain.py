@@ -7,7 +7,8 @@ are compared on the same rows by the same metric, whatever trained the deployed 
 candidate that beats it (by more than ``min_improvement``) is prepared, saved, with both scores
 in its custom metadata, and promoted onto the deployment (:func:`ocimodel.flows.operate.
 promote_model`, which swaps it in without downtime and records the model it replaced for a
-rollback); with no deployment, the first candidate gets a new one. Each run publishes the
+rollback); with no deployment, the first candidate gets a new one, tagged with its name
+(``ocimodel-retrain``) so the next runs find it. Each run publishes the
 comparison as a table artifact (``retrain-metrics``), deployed or not.
 
 The training is deliberately plain (numeric columns scaled, text columns one-hot encoded, a
@@ -45,7 +46,9 @@ from ocimodel.flows.operate import promote_model, read_deployment, served_model
 from ocimodel.flows.quickstart import CONDA_SLUG
 from ocimodel.metadata.enums import MetadataCustomCategory
 from ocimodel.metadata.prepared import new_metadata
+from ocimodel.oci import deployment as md
 from ocimodel.pipeline import PrepareSpec, run_prepare
+from ocimodel.save import SaveSpec, resolve_placement
 from ocimodel.tasks._retry import REMOTE_RETRIES, REMOTE_RETRY_DELAYS, retry_on_transient
 from ocimodel.tasks.introspect import introspect_artifact
 from ocimodel.tasks.predict import predict
@@ -56,11 +59,14 @@ __all__ = [
     "METRICS",
     "METRICS_ARTIFACT_KEY",
     "Metric",
+    "RETRAIN_TAG",
     "RetrainError",
     "retrain_and_deploy",
 ]
 
 METRICS_ARTIFACT_KEY = "retrain-metrics"
+RETRAIN_TAG = "ocimodel-retrain"
+"""Freeform tag on a deployment this flow created: its name, by which later runs find it."""
 PREDICT_BATCH_ROWS = 1000
 """Holdout rows sent to the live endpoint per request (well under its 10 MB payload limit)."""
 
@@ -158,6 +164,27 @@ def load_dataset(data_uri: str, auth: Any = None) -> pd.DataFrame:
         frame = pd.read_csv(local_path(data_uri))
     get_run_logger().info("Read %d rows x %d columns from %s", *frame.shape, data_uri)
     return frame
+
+
+@task(
+    name="find-retrained-deployment",
+    retries=REMOTE_RETRIES,
+    retry_delay_seconds=REMOTE_RETRY_DELAYS,
+    retry_condition_fn=retry_on_transient,
+    cache_policy=NO_CACHE,
+)
+def find_retrained_deployment(auth: Any, properties: Any, name: str) -> str | None:
+    """The newest ACTIVE deployment an earlier run created under ``name`` (tag
+    ``ocimodel-retrain``) in the compartment of the properties or the environment, if any."""
+    compartment, _ = resolve_placement(SaveSpec(), properties.to_dict() if properties else None)
+    found = [
+        d
+        for d in md.find_model_deployments_by_tag(auth, compartment, RETRAIN_TAG, name)
+        if d.lifecycle_state == ACTIVE
+    ]
+    if found:
+        get_run_logger().info("Found deployment %s of %s=%s", found[-1].id, RETRAIN_TAG, name)
+    return found[-1].id if found else None
 
 
 def _estimator(kind: str, estimator: str, X: pd.DataFrame, random_state: int) -> Any:
@@ -289,17 +316,19 @@ def retrain_and_deploy(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> dict[str, Any]:
     """Retrains on the CSV at data_uri (local or oci://) and deploys the new model only if it
-    beats the deployed one on a holdout.
+        beats the deployed one on a holdout.
 
-    target_column is predicted from feature_columns (default: every other column). metric is
-    accuracy or f1_macro (a classifier is trained), r2, mae or rmse (a regressor); estimator
-    is linear or random_forest. The deployment's current model is scored through its live
-    endpoint on the same holdout; the candidate is saved and promoted onto deployment_id (no
-    downtime; rollback-deployment goes back) only if it improves the score by more than
-    min_improvement, or with force. Without deployment_id the candidate gets a new deployment.
-    Both scores go into the saved model's custom metadata and the retrain-metrics table.
-    Returns {"deployed", "model_id", "deployment_id", "url", "metric", "candidate_score",
-    "current_score"}.
+        target_column is predicted from feature_columns (default: every other column). metric is
+        accuracy or f1_macro (a classifier is trained), r2, mae or rmse (a regressor); estimator
+        is linear or random_forest. The deployment's current model is scored through its live
+        endpoint on the same holdout; the candidate is saved and promoted onto deployment_id (no
+        downtime; rollback-deployment goes back) only if it improves the score by more than
+        min_improvement, or with force. Without deployment_id, the deployment an earlier run
+    created under deployment_display_name (default "<target_column>-retrained") is used, and
+    the first candidate creates it: a nightly schedule needs no deployment OCID.
+        Both scores go into the saved model's custom metadata and the retrain-metrics table.
+        Returns {"deployed", "model_id", "deployment_id", "url", "metric", "candidate_score",
+        "current_score"}.
     """
     logger = get_run_logger()
     chosen = _check_options(metric, estimator, holdout_fraction)
@@ -308,6 +337,11 @@ def retrain_and_deploy(
     ledger.existing_deployment = deployment_id is not None
     with OperationRun(ledger, wait, delete_model_on_failure) as run:
         target = run.target = load_target(credentials_block, settings_block)
+        name = deployment_display_name or f"{target_column}-retrained"
+        if deployment_id is None:
+            deployment_id = find_retrained_deployment(target.auth, target.properties, name)
+            ledger.deployment_id = deployment_id
+            ledger.existing_deployment = deployment_id is not None
         frame = load_dataset(data_uri, target.auth)
         if target_column not in frame.columns:
             raise RetrainError(
@@ -406,7 +440,8 @@ def retrain_and_deploy(
             deployment_id,
             credentials_block=credentials_block,
             settings_block=settings_block,
-            deployment_display_name=deployment_display_name,
+            deployment_display_name=name,
+            freeform_tags={RETRAIN_TAG: name},
             max_wait_time=max_wait_time,
             poll_interval=poll_interval,
         )

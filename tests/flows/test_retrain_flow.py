@@ -9,7 +9,12 @@ import pytest
 from prefect.artifacts import Artifact
 
 from ocimodel.flows.operate import PREVIOUS_MODEL_TAG, served_model, tear_down
-from ocimodel.flows.retrain import METRICS_ARTIFACT_KEY, RetrainError, retrain_and_deploy
+from ocimodel.flows.retrain import (
+    METRICS_ARTIFACT_KEY,
+    RETRAIN_TAG,
+    RetrainError,
+    retrain_and_deploy,
+)
 from ocimodel.oci import catalog
 from ocimodel.oci import deployment as md
 
@@ -36,15 +41,24 @@ def _custom(model_id: str) -> dict[str, str]:
 
 def test_only_a_better_model_is_deployed(catalog_env, datasets, tmp_path):
     noisy, clean = datasets
-    common = dict(target_column="species", artifact_dir=str(tmp_path / "art"), **FAST)
-
-    first = retrain_and_deploy(noisy, deployment_display_name="iris-nightly", **common)
+    common = dict(
+        target_column="species",
+        deployment_display_name="iris-nightly",
+        artifact_dir=str(tmp_path / "art"),
+        **FAST,
+    )
+    first = retrain_and_deploy(noisy, **common)
     assert first["deployed"] and first["current_score"] is None
     dep_id = first["deployment_id"]
     assert served_model(md.get_model_deployment(None, dep_id)) == first["model_id"]
     assert "no deployed model" in Artifact.get(METRICS_ARTIFACT_KEY).description
 
-    same = retrain_and_deploy(noisy, deployment_id=dep_id, **common)
+    record = md.get_model_deployment(None, dep_id)
+    assert record.display_name == "iris-nightly"
+    assert record.freeform_tags[RETRAIN_TAG] == "iris-nightly"
+
+    same = retrain_and_deploy(noisy, **common)  # finds the deployment by its name
+    assert same["deployment_id"] == dep_id
     assert not same["deployed"] and same["model_id"] is None
     assert same["candidate_score"] == pytest.approx(same["current_score"])
     assert served_model(md.get_model_deployment(None, dep_id)) == first["model_id"]
