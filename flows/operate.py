@@ -224,19 +224,37 @@ def deploy_artifact(
     max_wait_time: float = DEFAULT_MAX_WAIT_TIME,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> dict[str, Any]:
-    """Deploys a prepared model artifact: stage it, introspect it, save it to the model
-    catalog, deploy it and wait until the endpoint is ACTIVE.
+    """Deploys a prepared model artifact: stages it, introspects it, saves it to the model
+    catalog, deploys it and waits until the endpoint is ACTIVE.
 
-    artifact_uri: the artifact folder or archive (.zip, .tar.gz), a local path or
-    oci://bucket@namespace/path. credentials_block / settings_block: names of an OCI
-    Credentials block and an OCI Model Deployment Settings block (unset: the worker's
-    environment). deployment_options: more deployment settings by name, e.g.
-    {"deployment_instance_count": 2}. freeform_tags go on the model and the deployment.
-    bucket_uri: an oci:// prefix that large artifacts go through. artifact_dir: where to unpack
-    an archive or remote artifact (default: a work folder per source). Re-running with the same
-    parameters finds the model and the deployment an earlier run made. On failure the
-    deployment this run created is deleted and the model tagged ocimodel-status: failed
-    (deleted with delete_model_on_failure). Returns {"model_id", "deployment_id", "url"}.
+    Re-running with the same parameters finds the model and the deployment an earlier run
+    made. On failure the deployment this run created is deleted and the model is tagged
+    ocimodel-status: failed (or deleted). Returns {"model_id", "deployment_id", "url"}.
+
+    Args:
+        artifact_uri: The artifact folder or archive (.zip, .tar.gz): a path on the worker or
+            oci://bucket@namespace/path.
+        credentials_block: Name of an OCI Credentials block; unset uses the worker's
+            environment (OCI_CONFIG_FILE, OCIMODEL_SERVICE_ENDPOINT...).
+        settings_block: Name of an OCI Model Deployment Settings block: compartment, project,
+            shape, instances and other defaults.
+        model_display_name: The model's name in the catalog (default: a generated one).
+        model_description: The model's description in the catalog.
+        deployment_display_name: The deployment's name (default: the model's, "-deployment").
+        model_version_set: A model version set to add the model to (OCID or name).
+        version_label: The model's label within its version set.
+        freeform_tags: Tags for the model and the deployment.
+        deployment_options: More deployment settings by name, e.g.
+            {"deployment_instance_count": 2, "deployment_bandwidth_mbps": 20}.
+        bucket_uri: An oci:// prefix to upload the artifact through (parallel and
+            resumable; needed over 2 GB).
+        artifact_dir: Where to unpack an archive or a remote artifact (default: a work
+            folder per source).
+        ignore_introspection: Save and deploy even when introspection checks fail.
+        delete_model_on_failure: Delete the saved model, rather than tag it, when the
+            deployment fails.
+        max_wait_time: Seconds to wait for each long operation before giving up.
+        poll_interval: Longest pause in seconds between two reads of a changing deployment.
     """
     logger = get_run_logger()
     wait = Wait(max_wait_time, poll_interval)
@@ -298,15 +316,28 @@ def promote_model(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> dict[str, Any]:
-    """Promotes a saved model: the live deployment deployment_id is updated to serve it without
-    downtime, and the model it served is recorded (freeform tag ocimodel-previous-model) for
-    rollback-deployment. Without deployment_id a new deployment is created (with
-    deployment_display_name, deployment_options and freeform_tags; settings_block gives the
-    defaults).
+    """Promotes a saved model: the live deployment is updated to serve it without downtime,
+    and the model it served is recorded (freeform tag ocimodel-previous-model) for
+    rollback-deployment. Without a deployment_id, a new deployment serves it.
 
-    Runs changing one deployment wait for each other (up to lock_timeout seconds). If the model
-    fails to start, it is tagged ocimodel-status: failed and the failure artifact says how to
-    restore service. Returns {"model_id", "deployment_id", "url", "previous_model_id"}.
+    Runs changing one deployment wait for each other. If the model fails to start, it is
+    tagged ocimodel-status: failed and the failure artifact says how to restore service.
+    Returns {"model_id", "deployment_id", "url", "previous_model_id"}.
+
+    Args:
+        model_id: OCID of the saved model to serve.
+        deployment_id: OCID of the live deployment to update; unset creates a deployment.
+        credentials_block: Name of an OCI Credentials block; unset uses the worker's
+            environment.
+        settings_block: Name of an OCI Model Deployment Settings block, for a new
+            deployment's defaults.
+        deployment_display_name: A new deployment's name.
+        deployment_options: A new deployment's settings by name, e.g.
+            {"deployment_instance_count": 2}.
+        freeform_tags: Tags to add to the deployment.
+        max_wait_time: Seconds to wait for the deployment before giving up.
+        poll_interval: Longest pause in seconds between two reads of a changing deployment.
+        lock_timeout: Seconds to wait for another run that is changing the same deployment.
     """
     logger = get_run_logger()
     wait = Wait(max_wait_time, poll_interval)
@@ -360,10 +391,20 @@ def rollback_deployment(
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> dict[str, Any]:
     """Rolls the deployment back to the model the last promote replaced (its freeform tag
-    ocimodel-previous-model), without downtime; the tag then names the model rolled back from,
-    so running it again goes forward. Fails with NoPreviousModelError, changing nothing, when
-    no promote recorded a model. Returns {"model_id", "deployment_id", "url",
-    "previous_model_id"}."""
+    ocimodel-previous-model), without downtime.
+
+    The tag then names the model rolled back from, so running it again goes forward. Fails
+    with NoPreviousModelError, changing nothing, when no promote recorded a model. Returns
+    {"model_id", "deployment_id", "url", "previous_model_id"}.
+
+    Args:
+        deployment_id: OCID of the deployment to roll back.
+        credentials_block: Name of an OCI Credentials block; unset uses the worker's
+            environment.
+        max_wait_time: Seconds to wait for the deployment before giving up.
+        poll_interval: Longest pause in seconds between two reads of a changing deployment.
+        lock_timeout: Seconds to wait for another run that is changing the same deployment.
+    """
     logger = get_run_logger()
     wait = Wait(max_wait_time, poll_interval)
     ledger = Ledger("rollback-deployment", deployment_id=deployment_id, existing_deployment=True)
@@ -404,9 +445,19 @@ def tear_down(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> dict[str, Any]:
-    """Deletes the model deployment (its endpoint stops answering) and, with delete_model, the
-    model it served. A deployment already deleted is left as is, so re-running is safe.
-    Returns {"deployment_id", "model_id", "model_deleted"}."""
+    """Deletes the model deployment (its endpoint stops answering) and, optionally, the model
+    it served. A deployment already deleted is left as is, so re-running is safe. Returns
+    {"deployment_id", "model_id", "model_deleted"}.
+
+    Args:
+        deployment_id: OCID of the deployment to delete.
+        delete_model: Also delete the model the deployment served.
+        credentials_block: Name of an OCI Credentials block; unset uses the worker's
+            environment.
+        max_wait_time: Seconds to wait for the deletion before giving up.
+        poll_interval: Longest pause in seconds between two reads of a changing deployment.
+        lock_timeout: Seconds to wait for another run that is changing the same deployment.
+    """
     logger = get_run_logger()
     wait = Wait(max_wait_time, poll_interval)
     ledger = Ledger("tear-down", deployment_id=deployment_id, existing_deployment=True)

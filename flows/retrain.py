@@ -315,20 +315,41 @@ def retrain_and_deploy(
     max_wait_time: float = DEFAULT_MAX_WAIT_TIME,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> dict[str, Any]:
-    """Retrains on the CSV at data_uri (local or oci://) and deploys the new model only if it
-        beats the deployed one on a holdout.
+    """Retrains on the latest data and deploys the new model only if it beats the deployed
+    one on a holdout.
 
-        target_column is predicted from feature_columns (default: every other column). metric is
-        accuracy or f1_macro (a classifier is trained), r2, mae or rmse (a regressor); estimator
-        is linear or random_forest. The deployment's current model is scored through its live
-        endpoint on the same holdout; the candidate is saved and promoted onto deployment_id (no
-        downtime; rollback-deployment goes back) only if it improves the score by more than
-        min_improvement, or with force. Without deployment_id, the deployment an earlier run
-    created under deployment_display_name (default "<target_column>-retrained") is used, and
-    the first candidate creates it: a nightly schedule needs no deployment OCID.
-        Both scores go into the saved model's custom metadata and the retrain-metrics table.
-        Returns {"deployed", "model_id", "deployment_id", "url", "metric", "candidate_score",
-        "current_score"}.
+    The deployed model is scored through its live endpoint on the same holdout rows. The
+    candidate is saved (both scores in its custom metadata) and promoted without downtime
+    only when it improves the score by more than min_improvement; the retrain-metrics table
+    shows the comparison either way. Returns {"deployed", "model_id", "deployment_id", "url",
+    "metric", "candidate_score", "current_score"}.
+
+    Args:
+        data_uri: The CSV data set: a path on the worker or oci://bucket@namespace/file.csv.
+        target_column: The column to predict.
+        deployment_id: OCID of the deployment to compare with and promote onto; unset uses
+            the deployment an earlier run created under deployment_display_name, or creates it.
+        credentials_block: Name of an OCI Credentials block; unset uses the worker's
+            environment.
+        settings_block: Name of an OCI Model Deployment Settings block: compartment, project,
+            conda environment, shape and other defaults.
+        holdout_fraction: Share of the rows held out for scoring (0 to 1).
+        metric: accuracy or f1_macro (trains a classifier); r2, mae or rmse (a regressor).
+        estimator: linear or random_forest.
+        feature_columns: The columns to predict from (default: all but the target).
+        min_improvement: How much better than the deployed model the candidate must score.
+        random_state: Seed of the holdout split and of the estimator.
+        inference_conda_env: Conda environment of the deployment (slug or oci:// URI);
+            default: the settings block's, else a general machine learning pack.
+        model_display_name: The new model's name in the catalog.
+        deployment_display_name: Name of the deployment this flow creates and finds again
+            (default: "<target_column>-retrained").
+        artifact_dir: Where to prepare the artifact (default: a work folder per run).
+        force: Deploy the candidate even when it is not better.
+        delete_model_on_failure: Delete the saved model, rather than tag it, when deploying
+            it fails.
+        max_wait_time: Seconds to wait for each long operation before giving up.
+        poll_interval: Longest pause in seconds between two reads of a changing deployment.
     """
     logger = get_run_logger()
     chosen = _check_options(metric, estimator, holdout_fraction)
