@@ -11,7 +11,8 @@ which runs as a subprocess (as a user would run it) and serves the deployment wi
   signature and proxies to the same model server (``--client requests``: a plain
   ``requests.Session`` with the SDK signer instead, e.g. to measure a checkout without the
   client, ``PYTHONPATH=old/checkout python benchmarks/predict.py --client requests``);
-- (c) ``mlflow models serve`` with the same model, when mlflow is installed (else a note).
+- (c) ``mlflow models serve`` with the same model, when mlflow is installed here or in the venv
+  ``benchmarks/deploy.py`` makes (else a note).
 
 Each is run sequentially and with 4 client threads, in ``--runs`` interleaved rounds of
 ``--calls`` calls; the table shows p50/p99 over every call and the median throughput of the
@@ -27,10 +28,12 @@ Target: the route (signature check + proxy hop) adds well under 1 ms at p50, seq
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +59,10 @@ from ocimodel.oci.auth import resolve_auth
 
 ROUTE_TARGET_MS = 1.0
 THREADS = 4
+MLFLOW_VERSIONS = ("3.18.0", "3.17.2")
+"""Tried in turn: the index here serves mlflow 3.18.0 without its mlflow-skinny 3.18.0."""
+CACHE_DIR = Path(os.environ.get("OCIMODEL_BENCH_CACHE", "~/.cache/ocimodel-bench")).expanduser()
+MLFLOW_VENV = CACHE_DIR / "mlflow-venv"
 
 SCORE_PY = """
 import os
@@ -109,18 +116,67 @@ def run_calls(fn: Callable[[], None], calls: int, threads: int) -> tuple[list[fl
     return flat, len(flat) / wall
 
 
-def deploy(svc: LocalOCI, scratch: Path) -> tuple[str, str, LogisticRegression]:
-    """Deploy the iris classifier; return the deployment URL, its model server URL, the model."""
+Figures = dict[tuple[str, int], list[float]]
+
+
+def measure(
+    measures: dict[str, Callable[[], None]],
+    calls: int,
+    runs: int,
+    thread_counts: tuple[int, ...],
+    warmup: int,
+    verbose: bool = False,
+) -> tuple[Figures, Figures]:
+    """Milliseconds of every call and calls/s of every round, by (measure, threads): ``runs``
+    rounds, each running every measure at every thread count in turn (interleaved, so a busy
+    moment of the machine falls on all of them), after ``warmup`` calls of each."""
+    for fn in measures.values():
+        for _ in range(warmup):
+            fn()
+    lat: Figures = {}
+    rps: Figures = {}
+    for _ in range(runs):
+        for threads in thread_counts:
+            for name, fn in measures.items():
+                times, rate = run_calls(fn, calls, threads)
+                if verbose:
+                    print(
+                        f"  round: {name} x{threads}: p50 {percentile(times, 50):.3f} ms, "
+                        f"{rate:.0f}/s",
+                        flush=True,
+                    )
+                lat.setdefault((name, threads), []).extend(times)
+                rps.setdefault((name, threads), []).append(rate)
+    return lat, rps
+
+
+def print_figures(lat: Figures, rps: Figures, first: str, width: int = 34) -> None:
+    """A table of :func:`measure`'s figures: p50 and p99 of every call, median calls/s."""
+    print(f"{first:<{width}}{'threads':>8}{'p50 ms':>9}{'p99 ms':>9}{'calls/s':>9}")
+    for (name, threads), values in lat.items():
+        rate = statistics.median(rps[(name, threads)])
+        print(
+            f"{name:<{width}}{threads:>8}{percentile(values, 50):>9.3f}"
+            f"{percentile(values, 99):>9.3f}{rate:>9.0f}"
+        )
+
+
+def iris_model() -> LogisticRegression:
+    """The benchmarks' model: a logistic regression fitted on iris."""
     X, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=500).fit(X, y)
-    zipped = scratch / "artifact.zip"
+    return LogisticRegression(max_iter=500).fit(X, y)
+
+
+def create_model(svc: LocalOCI, scratch: Path, files: dict[str, str | bytes]) -> tuple[str, str]:
+    """A project and a catalog model holding ``files`` (name -> content) zipped; their OCIDs."""
+    zipped = scratch / f"artifact-{len(list(scratch.glob('artifact-*.zip')))}.zip"
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("score.py", SCORE_PY)
-        zf.writestr("model.pkl", cloudpickle.dumps(model))
+        for name, content in files.items():
+            zf.writestr(name, content)
     ds = svc.client(DataScienceClient)
     compartment = svc.config["tenancy"]
     project = ds.create_project(
-        dsm.CreateProjectDetails(compartment_id=compartment, display_name="bench-predict")
+        dsm.CreateProjectDetails(compartment_id=compartment, display_name="bench")
     ).data.id
     model_id = ds.create_model(
         dsm.CreateModelDetails(compartment_id=compartment, project_id=project)
@@ -129,6 +185,17 @@ def deploy(svc: LocalOCI, scratch: Path) -> tuple[str, str, LogisticRegression]:
         ds.create_model_artifact(
             model_id, fh, content_disposition='attachment; filename="artifact.zip"'
         )
+    return project, model_id
+
+
+def deploy(svc: LocalOCI, scratch: Path) -> tuple[str, str, LogisticRegression]:
+    """Deploy the iris classifier; return the deployment URL, its model server URL, the model."""
+    model = iris_model()
+    project, model_id = create_model(
+        svc, scratch, {"score.py": SCORE_PY, "model.pkl": cloudpickle.dumps(model)}
+    )
+    ds = svc.client(DataScienceClient)
+    compartment = svc.config["tenancy"]
     details = dsm.CreateModelDeploymentDetails(
         display_name="bench-predict",
         compartment_id=compartment,
@@ -171,24 +238,99 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def mlflow_server(model: LogisticRegression, scratch: Path) -> tuple[subprocess.Popen, str]:
-    """``mlflow models serve`` of the model on a free port; return the process and its URL."""
-    import mlflow.sklearn
+def mlflow_python(install: bool) -> str | None:
+    """A Python that can run ``mlflow models serve``, or None (with a note printed).
 
+    The venv under :data:`MLFLOW_VENV` (made and filled on first use when ``install``: the
+    first of :data:`MLFLOW_VERSIONS` the package index can install, with the scikit-learn,
+    numpy and cloudpickle versions of this interpreter, so the model pickled here loads there),
+    else this interpreter when it has mlflow. The project's own environment is never changed.
+    """
+    python = MLFLOW_VENV / "bin" / "python"
+    if python.exists() and _has_mlflow(str(python)):
+        return str(python)
+    if importlib.util.find_spec("mlflow") is not None:
+        return sys.executable
+    if not install:
+        print(f"(c) mlflow is not installed (nor in {MLFLOW_VENV}); skipping it as a peer.")
+        return None
+    import numpy
+    import sklearn
+
+    pins = [
+        f"scikit-learn=={sklearn.__version__}",
+        f"numpy=={numpy.__version__}",
+        f"cloudpickle=={cloudpickle.__version__}",
+    ]
+    for version in MLFLOW_VERSIONS:
+        print(f"installing mlflow=={version} into {MLFLOW_VENV} (once; a few minutes)...")
+        shutil.rmtree(MLFLOW_VENV, ignore_errors=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+            subprocess.run(
+                [
+                    str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    f"mlflow=={version}", *pins,
+                ],
+                check=True,
+                timeout=1800,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as exc:
+            print(f"mlflow=={version} could not be installed: {exc}")
+            continue
+        if _has_mlflow(str(python)):
+            return str(python)
+    shutil.rmtree(MLFLOW_VENV, ignore_errors=True)
+    print(f"(c) no mlflow of {MLFLOW_VERSIONS} could be installed; skipping it as a peer.")
+    return None
+
+
+def mlflow_version(python: str) -> str:
+    """The mlflow version ``python`` imports."""
+    probe = subprocess.run(
+        [python, "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True, text=True
+    )
+    return probe.stdout.strip() or "?"
+
+
+def _has_mlflow(python: str) -> bool:
+    probe = subprocess.run([python, "-c", "import mlflow.pyfunc"], capture_output=True)
+    return probe.returncode == 0
+
+
+def mlflow_server(
+    model: LogisticRegression, scratch: Path, python: str
+) -> tuple[subprocess.Popen, str]:
+    """``mlflow models serve`` (one worker, ``--env-manager local``) of the model saved with
+    ``mlflow.sklearn`` by ``python``, on a free port; return the process and its URL."""
+    pickled = scratch / "mlflow-model.pkl"
+    pickled.write_bytes(cloudpickle.dumps(model))
     path = scratch / "mlflow-model"
-    mlflow.sklearn.save_model(model, str(path))
+    subprocess.run(
+        [
+            python, "-c",
+            "import sys, cloudpickle, mlflow.sklearn\n"
+            "with open(sys.argv[1], 'rb') as fh:\n"
+            "    mlflow.sklearn.save_model(cloudpickle.load(fh), sys.argv[2])",
+            str(pickled), str(path),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
     port = free_port()
+    # It runs `uvicorn` from PATH: the one beside its Python.
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "mlflow", "models", "serve", "-m", str(path),
-            "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port),
+            python, "-m", "mlflow", "models", "serve", "-m", str(path),
+            "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port), "-w", "1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env={**os.environ, "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}"},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"mlflow models serve exited with {proc.returncode}")
@@ -198,12 +340,25 @@ def mlflow_server(model: LogisticRegression, scratch: Path) -> tuple[subprocess.
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("mlflow models serve did not answer /ping within 120 s")
+    stop_process_group(proc)
+    raise RuntimeError("mlflow models serve did not answer /ping within 180 s")
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """End a server started in its own session, with every process it started."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def unsigned_call(
-    client: str, url: str, body: bytes, session: requests.Session
+    client: str, url: str, body: bytes, session: requests.Session | None = None
 ) -> Callable[[], None]:
     """One unsigned call straight to the model server, on the same HTTP stack as (b)'s client
     (urllib3 for ours, requests for ``--client requests``), so that b - a leaves it out."""
@@ -218,8 +373,10 @@ def unsigned_call(
 
         return call
 
+    http = session or requests.Session()
+
     def call_requests() -> None:
-        resp = session.post(url, data=body, headers=headers)
+        resp = http.post(url, data=body, headers=headers)
         if resp.status_code != 200:
             raise RuntimeError(f"direct predict answered {resp.status_code}: {resp.text}")
 
@@ -308,8 +465,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             if check.json() != expected:
                 raise RuntimeError("the deployment's prediction differs from the local model's")
-            if importlib.util.find_spec("mlflow") is not None:
-                mlflow_proc, mlflow_url = mlflow_server(model, scratch)
+            mlflow_py = mlflow_python(install=False)
+            if mlflow_py is not None:
+                mlflow_proc, mlflow_url = mlflow_server(model, scratch, mlflow_py)
                 mlflow_body = json.dumps({"inputs": row}).encode()
 
                 def via_mlflow() -> None:
@@ -322,30 +480,14 @@ def main(argv: list[str] | None = None) -> int:
                         raise RuntimeError(f"mlflow answered {resp.status_code}: {resp.text}")
 
                 measures["(c) mlflow models serve"] = via_mlflow
-            else:
-                print("(c) mlflow is not installed; skipping `mlflow models serve` as a peer.")
 
-            for fn in measures.values():
-                for _ in range(args.warmup):
-                    fn()
-            lat: dict[tuple[str, int], list[float]] = {}
-            rps: dict[tuple[str, int], list[float]] = {}
-            for _ in range(args.runs):
-                for threads in (1, args.threads):
-                    for name, fn in measures.items():
-                        times, rate = run_calls(fn, args.calls, threads)
-                        if args.verbose:
-                            print(
-                                f"  round: {name} x{threads}: p50 {percentile(times, 50):.3f} ms",
-                                flush=True,
-                            )
-                        lat.setdefault((name, threads), []).extend(times)
-                        rps.setdefault((name, threads), []).append(rate)
+            lat, rps = measure(
+                measures, args.calls, args.runs, (1, args.threads), args.warmup, args.verbose
+            )
             sign = signing_ms(auth, dep_url + "/predict", body)
     finally:
         if mlflow_proc is not None:
-            mlflow_proc.terminate()
-            mlflow_proc.wait(30)
+            stop_process_group(mlflow_proc)
         shutil.rmtree(scratch, ignore_errors=True)
 
     import ocimodel
@@ -355,13 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n"
         f"ocimodel from {Path(ocimodel.__file__).parent}; signed client: {args.client}"
     )
-    print(f"{'measure':<28}{'threads':>8}{'p50 ms':>10}{'p99 ms':>10}{'calls/s':>10}")
-    for (name, threads), values in lat.items():
-        rate = statistics.median(rps[(name, threads)])
-        print(
-            f"{name:<28}{threads:>8}{percentile(values, 50):>10.3f}"
-            f"{percentile(values, 99):>10.3f}{rate:>10.0f}"
-        )
+    print_figures(lat, rps, "measure")
     print()
     for threads in (1, args.threads):
         a = percentile(lat[("(a) direct", threads)], 50)
