@@ -1,23 +1,30 @@
-"""Quickstart: train a small scikit-learn pipeline and prepare it for OCI Data Science.
+"""Quickstart: train a small scikit-learn pipeline and take it to a live endpoint.
 
-Runs against the embedded local OCI service (no cloud account needed): it resolves the conda
-service pack and checks it exists in object storage, like the real service would.
+Runs the ``prepare_save_deploy`` flow end to end against the embedded local OCI service (no
+cloud account needed): it resolves the conda service pack through Object Storage, prepares and
+introspects the artifact, saves it to the model catalog, deploys it (a real local model-server
+process), waits for ACTIVE and predicts on five rows, which must match the estimator's own
+predictions.
 
     python -m ocimodel.flows.quickstart [--artifact-dir DIR] [--data-dir DIR]
+
+Every run starts from a fresh local service in a temporary folder, removed at exit. With
+``--data-dir`` the service keeps its state there instead, and a re-run finds the same model and
+deployment again.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from typing import Any
 
-from prefect import flow, get_run_logger
-
-from ocimodel.flows.prepare_model import prepare_model
-from ocimodel.tasks.verify import verify_artifact
-
 CONDA_SLUG = "generalml_p311_cpu_x86_64_v1"
+NAME = "quickstart-iris"
+POLL_INTERVAL = 0.5
+"""Seconds between two reads of the deployment: the local service is quick to answer."""
+MAX_WAIT_TIME = 120
 
 
 def train_model() -> tuple[Any, Any, Any]:
@@ -32,55 +39,73 @@ def train_model() -> tuple[Any, Any, Any]:
     return model, X, y
 
 
-@flow(name="quickstart")
-def quickstart(artifact_dir: str) -> dict[str, Any]:
-    """Trains, prepares and verifies the model; returns the folder and the predictions."""
-    logger = get_run_logger()
+def local_project(local: Any) -> tuple[str, str]:
+    """(compartment, project) in the local service: the tenancy's root compartment and the
+    quickstart's project, found again by name when the service kept its state."""
+    from oci.data_science import DataScienceClient
+    from oci.data_science.models import CreateProjectDetails
+
+    compartment = local.config["tenancy"]
+    ds = local.client(DataScienceClient)
+    for project in ds.list_projects(compartment_id=compartment, display_name=NAME).data:
+        if project.lifecycle_state == "ACTIVE":
+            return compartment, project.id
+    details = CreateProjectDetails(compartment_id=compartment, display_name=NAME)
+    return compartment, ds.create_project(details).data.id
+
+
+def quickstart(artifact_dir: str, compartment_id: str, project_id: str) -> dict[str, Any]:
+    """Trains the model and runs prepare-save-deploy with a sample to predict on; returns the
+    flow's result plus the estimator's own predictions on that sample."""
+    from ocimodel.flows.prepare_save_deploy import prepare_save_deploy
+
     model, X, y = train_model()
-    logger.info("Trained %s on %d rows", type(model).__name__, len(X))
-    folder = prepare_model(
-        model,
-        artifact_dir,
+    sample = X.sample(5, random_state=0)
+    out = prepare_save_deploy(
+        model=model,
+        artifact_dir=artifact_dir,
         inference_conda_env=CONDA_SLUG,
         X_sample=X.head(100),
         y_sample=y.head(100),
         use_case_type="multinomial_classification",
         force_overwrite=True,
+        model_display_name=NAME,
+        deployment_display_name=NAME,
+        compartment_id=compartment_id,
+        project_id=project_id,
+        max_wait_time=MAX_WAIT_TIME,
+        poll_interval=POLL_INTERVAL,
+        predict_data=sample,
     )
-    sample = X.sample(5, random_state=0)
-    result = verify_artifact(folder, sample)
-    return {
-        "artifact_dir": folder,
-        "sample": sample,
-        "verified": result["prediction"],
-        "estimator": model.predict(sample).tolist(),
-    }
+    return {**out, "estimator": model.predict(sample).tolist()}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the quickstart; exit status 0 only when the endpoint predicts what the model does."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact-dir", default="quickstart-artifact")
-    parser.add_argument("--data-dir", default=".ocimodel-local", help="local OCI state folder")
+    parser.add_argument(
+        "--data-dir", default=None, help="keep the local OCI state here (default: a fresh one)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-    from ocimodel.introspect import ModelIntrospect
     from ocimodel.local.server import LocalOCI
 
-    with LocalOCI(data_dir=args.data_dir, mode="thread") as local:
-        os.environ.update(local.env())
-        print(f"Local OCI service at {local.endpoint}")
-        out = quickstart(os.path.abspath(args.artifact_dir))
-        intro = ModelIntrospect(out["artifact_dir"])
-        intro.run()
-    print("\nIntrospection:")
-    print(intro.to_dataframe()[["Test key", "Result"]].to_string(index=False))
-    print(f"\nArtifact: {out['artifact_dir']}")
-    print(f"Predictions from score.py : {out['verified']}")
-    print(f"Predictions from the model: {out['estimator']}")
-    same = out["verified"] == out["estimator"]
-    print("Match." if same else "MISMATCH between score.py and the model.")
-    return 0 if same and intro.failures == 0 else 1
+    with tempfile.TemporaryDirectory(prefix="ocimodel-quickstart-") as scratch:
+        with LocalOCI(data_dir=args.data_dir or scratch, mode="thread") as local:
+            os.environ.update(local.env())
+            print(f"Local OCI service at {local.endpoint}")
+            compartment, project = local_project(local)
+            out = quickstart(os.path.abspath(args.artifact_dir), compartment, project)
+    print(f"\nModel:      {out['model_id']}")
+    print(f"Deployment: {out['deployment_id']}")
+    print(f"Endpoint:   {out['url']}/predict")
+    print(f"Predictions from the endpoint: {out['prediction']}")
+    print(f"Predictions from the model:    {out['estimator']}")
+    same = out["prediction"] == out["estimator"]
+    print("Match." if same else "MISMATCH between the endpoint and the model.")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":
