@@ -217,7 +217,8 @@ def prepare_save_deploy(
         result = {"model_id": model_id, "deployment_id": deployed.id, "url": url}
         if predict_data is not None:
             answer = predict(url, predict_data, input_serializer=model_input_serializer)
-            result["prediction"] = answer.get("prediction", answer)
+            unwrap = isinstance(answer, dict) and "prediction" in answer
+            result["prediction"] = answer["prediction"] if unwrap else answer
     except Exception as exc:
         _report_failure(exc, found)
         raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import logging
 import shutil
 import uuid
 
@@ -19,7 +20,7 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 
 from ocimodel import deploy as core
-from ocimodel.deploy import DeploymentFailedError, DeploySpec
+from ocimodel.deploy import DeploymentFailedError, DeploymentTimeoutError, DeploySpec
 from ocimodel.flows.prepare_model import prepare_model
 from ocimodel.flows.prepare_save_deploy import (
     DEPLOY_PARAMS,
@@ -35,7 +36,12 @@ from ocimodel.pipeline import prepare_artifact
 from ocimodel.predict import predict_endpoint
 from ocimodel.save import SaveSpec
 from ocimodel.tasks import deploy as deploy_tasks
-from ocimodel.tasks.deploy import DEPLOYMENT_ARTIFACT_KEY, WAIT_PROGRESS_KEY
+from ocimodel.tasks.deploy import (
+    CORE_LOGGER,
+    DEPLOYMENT_ARTIFACT_KEY,
+    WAIT_PROGRESS_KEY,
+    retry_unless_waited,
+)
 from ocimodel.tasks.predict import predict
 from ocimodel.tasks.save import MODEL_ARTIFACT_KEY
 
@@ -132,6 +138,23 @@ def test_each_task_takes_its_core_function_parameters():
             assert param.kind == core_params[name].kind, (task_.name, name)
 
 
+def test_remote_failures_are_retried_but_an_ended_wait_is_not():
+    from prefect.states import Failed
+
+    late = DeploymentTimeoutError(
+        "not ACTIVE in time",
+        waited=1.0,
+        max_wait_time=1.0,
+        deployment_id="ocid1.datasciencemodeldeployment.oc1.local.x",
+        last_state="CREATING",
+    )
+    busy = oci.exceptions.ServiceError(503, "ServiceUnavailable", {}, "try again")
+    assert not retry_unless_waited(None, None, Failed(data=late))
+    assert retry_unless_waited(None, None, Failed(data=busy))
+    for task_ in (deploy_tasks.deploy_model, deploy_tasks.wait_for_active):
+        assert task_.retries >= 1 and task_.retry_condition_fn is retry_unless_waited
+
+
 def test_a_flow_needs_exactly_one_source(tmp_path, iris):
     estimator, _, _ = iris
     with pytest.raises(ValueError, match="exactly one of model, model_uri, artifact_uri"):
@@ -180,6 +203,8 @@ def test_an_estimator_goes_live_and_a_rerun_finds_the_same_model_and_deployment(
     logs = _run_logs(flow_run_id)
     became_active = [m for m in logs if m == f"Model deployment {out['deployment_id']} is ACTIVE."]
     assert len(became_active) == 1, logs
+    core_logger = logging.getLogger(CORE_LOGGER)  # left as it was found
+    assert (core_logger.level, core_logger.propagate, core_logger.handlers) == (0, True, [])
     stored = _stored_parameters(flow_run_id)
     assert stored["model"] == "<Pipeline>" and stored["predict_data"] == "<DataFrame 5x4>"
 
