@@ -12,19 +12,23 @@ ocimodel's default auth from the environment of the worker (``OCI_CONFIG_FILE``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ocimodel.blocks import ModelDeploymentSettings, OCICredentials
 from ocimodel.oci.auth import OCIAuth, resolve_auth
-from ocimodel.properties import ModelProperties
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where a run works: the auth that reaches OCI and the model properties (None: the
-    environment's and the core's defaults)."""
+    """Where a run works: the auth that reaches OCI and the model properties as the dict that
+    save, deploy and prepare all take (None: the environment's and the core's defaults)."""
 
     auth: OCIAuth
-    properties: ModelProperties | None = None
+    properties: dict[str, Any] | None = None
+
+    def property(self, name: str) -> Any:
+        """One model property of the settings block, None when unset."""
+        return (self.properties or {}).get(name)
 
 
 def load_target(credentials_block: str | None = None, settings_block: str | None = None) -> Target:
@@ -37,5 +41,8 @@ def load_target(credentials_block: str | None = None, settings_block: str | None
         auth = settings.credentials.get_auth()
     else:
         auth = resolve_auth(None)
-    properties = settings.to_properties() if settings is not None else None
+    properties = None
+    if settings is not None:
+        given = settings.to_properties().to_dict()
+        properties = {name: value for name, value in given.items() if value is not None}
     return Target(auth, properties)

@@ -287,7 +287,7 @@ def deploy_artifact(
             freeform_tags=freeform_tags,
             model_version_set=model_version_set,
             version_label=version_label,
-            bucket_uri=bucket_uri,
+            bucket_uri=bucket_uri or target.property("bucket_uri"),
             ignore_introspection=ignore_introspection,
         )
         ledger.model_id, ledger.model_saved = model_id, True

@@ -176,7 +176,7 @@ def load_dataset(data_uri: str, auth: Any = None) -> pd.DataFrame:
 def find_retrained_deployment(auth: Any, properties: Any, name: str) -> str | None:
     """The newest ACTIVE deployment an earlier run created under ``name`` (tag
     ``ocimodel-retrain``) in the compartment of the properties or the environment, if any."""
-    compartment, _ = resolve_placement(SaveSpec(), properties.to_dict() if properties else None)
+    compartment, _ = resolve_placement(SaveSpec(), properties)
     found = [
         d
         for d in md.find_model_deployments_by_tag(auth, compartment, RETRAIN_TAG, name)
@@ -425,11 +425,11 @@ def retrain_and_deploy(
             PrepareSpec(
                 folder,
                 inference_conda_env=inference_conda_env
-                or (target.properties.inference_conda_env if target.properties else None)
+                or target.property("inference_conda_env")
                 or CONDA_SLUG,
                 use_case_type=_use_case(chosen.kind, y),
                 force_overwrite=True,
-                properties=target.properties.to_dict() if target.properties else None,
+                properties=target.properties,
             ),
             X_sample=X_train.head(100),
             y_sample=y_train.head(100),
@@ -444,6 +444,7 @@ def retrain_and_deploy(
             auth=target.auth,
             display_name=model_display_name,
             description=f"Retrained on {data_uri}: holdout {chosen.name} {candidate:.6f}",
+            bucket_uri=target.property("bucket_uri"),
         )
         ledger.model_id, ledger.model_saved = model_id, True
         decision = (

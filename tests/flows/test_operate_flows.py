@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import uuid
 
 import pytest
+from endpoint_support import Predictor
 from prefect import get_client
 from prefect.artifacts import Artifact
 from prefect.exceptions import ObjectNotFound
+from prepare_support import SLUG
 
 from ocimodel.deploy import DEPLOY_TAG, DeploymentFailedError
 from ocimodel.flows import operate
@@ -35,7 +38,6 @@ from ocimodel.predict import predict_endpoint
 from ocimodel.tasks.deploy import DEPLOYMENT_ARTIFACT_KEY
 from ocimodel.tasks.introspect import INTROSPECTION_ARTIFACT_KEY
 
-SLUG = "generalml_p311_cpu_x86_64_v1"
 FAST = {"poll_interval": 1, "max_wait_time": 120}
 
 
@@ -82,29 +84,6 @@ def _predictions(url: str, X) -> list:
     return predict_endpoint(url, X.head(6))["prediction"]
 
 
-class Predictor(threading.Thread):
-    """Predicts on the endpoint without pause until stopped; keeps answers and errors."""
-
-    def __init__(self, url: str, X):
-        super().__init__(daemon=True)
-        self.url, self.X = url, X.head(3)
-        self.answers: list = []
-        self.errors: list[BaseException] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            try:
-                self.answers.append(tuple(predict_endpoint(self.url, self.X)["prediction"]))
-            except BaseException as exc:
-                self.errors.append(exc)
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.halt.set()
-        self.join(30)
-
-
 def _artifact(key: str):
     found = Artifact.get(key)
     assert found is not None, key
@@ -126,7 +105,7 @@ def test_deploy_promote_rollback_and_tear_down_keep_the_endpoint_answering(
     again = deploy_artifact(artifacts["iris"], deployment_display_name="iris-live", **FAST)
     assert (again["model_id"], again["deployment_id"]) == (model_a, dep_id)  # converges
 
-    watcher = Predictor(url, X)
+    watcher = Predictor(url, X.head(3))
     watcher.start()
     try:
         promoted = promote_model(twos_model, dep_id, **FAST)
@@ -270,14 +249,36 @@ def test_two_promotes_of_one_deployment_wait_for_each_other(
     tear_down(dep_id, **FAST)
 
 
-def test_a_credentials_block_names_the_service(place, local_oci, twos_model, iris):
-    from ocimodel.blocks import OCICredentials
+def test_blocks_name_the_service_and_the_settings(place, local_oci, artifacts, iris):
+    from oci.data_science import DataScienceClient
+    from oci.data_science.models import CreateProjectDetails
+
+    from ocimodel.blocks import ModelDeploymentSettings, OCICredentials
 
     _, X, _ = iris
-    OCICredentials(config_file=str(local_oci.config_path), endpoint=local_oci.endpoint).save(
-        "local-oci", overwrite=True
+    credentials = OCICredentials(
+        config_file=str(local_oci.config_path), endpoint=local_oci.endpoint
     )
-    out = promote_model(twos_model, credentials_block="local-oci", **FAST)
+    credentials.save("local-oci", overwrite=True)
+    compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
+    project = (
+        local_oci.client(DataScienceClient)
+        .create_project(CreateProjectDetails(compartment_id=compartment))
+        .data.id
+    )
+    ModelDeploymentSettings(
+        credentials=credentials,
+        compartment_id=compartment,
+        project_id=project,
+        deployment_instance_count=2,
+    ).save("local-settings", overwrite=True)
+
+    out = deploy_artifact(artifacts["twos"], settings_block="local-settings", **FAST)
+    model = catalog.get_model(None, out["model_id"])
+    assert (model.compartment_id, model.project_id) == (compartment, project)
+    record = md.get_model_deployment(None, out["deployment_id"])
+    assert record.compartment_id == compartment
+    assert record.model_deployment_system_data.current_instance_count == 2
     assert _predictions(out["url"], X) == [2] * 6
     gone = tear_down(out["deployment_id"], credentials_block="local-oci", **FAST)
     assert gone["model_deleted"] is False
