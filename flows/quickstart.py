@@ -16,8 +16,10 @@ deployment again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
+import threading
 from typing import Any
 
 CONDA_SLUG = "generalml_p311_cpu_x86_64_v1"
@@ -80,6 +82,22 @@ def quickstart(artifact_dir: str, compartment_id: str, project_id: str) -> dict[
     return {**out, "estimator": model.predict(sample).tolist()}
 
 
+def start_prefect_api() -> threading.Thread:
+    """Starts Prefect's API in the background as the first flow run would (a temporary server
+    unless PREFECT_API_URL names one), so its start-up overlaps the local service's and the
+    training; join the thread before the flow runs."""
+
+    def start() -> None:
+        from prefect.client.orchestration import get_client
+
+        with contextlib.suppress(Exception):  # the flow run starts it itself, or says why not
+            get_client(sync_client=True)
+
+    thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the quickstart; exit status 0 only when the endpoint predicts what the model does."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    prefect_api = start_prefect_api()
 
     from ocimodel.local.server import LocalOCI
 
@@ -97,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.update(local.env())
             print(f"Local OCI service at {local.endpoint}")
             compartment, project = local_project(local)
+            prefect_api.join()
             out = quickstart(os.path.abspath(args.artifact_dir), compartment, project)
     print(f"\nModel:      {out['model_id']}")
     print(f"Deployment: {out['deployment_id']}")
