@@ -290,3 +290,42 @@ def test_an_unexpected_error_in_predict_is_a_500(local_oci, ds, echo, monkeypatc
     )
     assert (resp.status_code, resp.json()["code"]) == (500, "InternalServerError")
     assert resp.headers["opc-request-id"]
+
+
+def test_quick_predictions_run_on_the_loop_and_a_slow_one_sends_them_back_to_threads(
+    monkeypatch,
+):
+    """The model server calls a quick predict() on its event loop (no thread hand-offs) after
+    a few quick calls, and goes back to worker threads after one over the budget."""
+    import asyncio
+
+    from ocimodel import serve
+    from ocimodel.serve import QUICK_STREAK, Predictor
+
+    monkeypatch.setattr(serve, "INLINE_BUDGET_SECONDS", 0.05)  # a busy machine stays under it
+    threads: list[str] = []
+    slow = {"on": False}
+
+    def predict(data):
+        threads.append(threading.current_thread().name)
+        if slow["on"]:
+            time.sleep(0.1)
+        return data
+
+    async def calls(n: int) -> None:
+        for i in range(n):
+            assert await predictor(i) == i
+
+    predictor = Predictor(predict)
+    loop_thread = threading.current_thread().name
+    asyncio.run(calls(QUICK_STREAK + 2))
+    assert loop_thread not in threads[:QUICK_STREAK]
+    assert threads[QUICK_STREAK:] == [loop_thread] * 2
+    slow["on"] = True
+    asyncio.run(calls(1))
+    assert not predictor.inline
+    slow["on"] = False
+    del threads[:]
+    asyncio.run(calls(1))
+    assert threads != [loop_thread]
+    predictor.pool.shutdown()
