@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from ocimodel.deploy import (
     ACTIVE,
@@ -31,53 +30,22 @@ from ocimodel.deploy import (
 from ocimodel.errors import IntrospectionNotPassed
 from ocimodel.flows._blocks import Target
 from ocimodel.flows._locks import deployment_lock_name
-from ocimodel.oci import catalog
-from ocimodel.tasks._retry import REMOTE_RETRIES, REMOTE_RETRY_DELAYS
 from ocimodel.tasks.deploy import (
     delete_deployment,
     deploy_model,
     deployment_console_link,
     region_of,
-    retry_unless_waited,
     wait_for_active,
 )
+from ocimodel.tasks.save import FAILED_STATUS, STATUS_TAG, delete_model, mark_model_failed
 from ocimodel.tasks.save import console_link as model_console_link
 
 if TYPE_CHECKING:
     import oci.data_science.models as dsm
 
-    from ocimodel.oci.auth import AuthLike
 
-STATUS_TAG = "ocimodel-status"
-"""Freeform tag on a model that a run saved or promoted and could not bring to ACTIVE."""
-FAILED_STATUS = "failed"
 SUMMARY_ARTIFACT_KEY = "deployment-operation"
 FAILURE_ARTIFACT_KEY = "operation-failure"
-
-REMOTE = dict(
-    retries=REMOTE_RETRIES,
-    retry_delay_seconds=REMOTE_RETRY_DELAYS,
-    retry_condition_fn=retry_unless_waited,
-    cache_policy=NO_CACHE,
-)
-"""Options of a task that calls OCI: one retry of a transient failure, never of an ended wait."""
-
-
-@task(name="mark-model-failed", **REMOTE)
-def mark_model_failed(auth: AuthLike, model_id: str) -> None:
-    """Tags the model ``ocimodel-status: failed`` (its other tags kept), so the catalog shows
-    that it never went live."""
-    model = catalog.get_model(auth, model_id)
-    tags = {**dict(model.freeform_tags or {}), STATUS_TAG: FAILED_STATUS}
-    catalog.update_model(auth, model_id, freeform_tags=tags)
-    get_run_logger().warning("Tagged model %s %s: %s", model_id, STATUS_TAG, FAILED_STATUS)
-
-
-@task(name="delete-model", **REMOTE)
-def delete_catalog_model(auth: AuthLike, model_id: str) -> None:
-    """Deletes the model from the catalog (one already deleted is left as is)."""
-    catalog.delete_model(auth, model_id)
-    get_run_logger().info("Deleted model %s", model_id)
 
 
 # --- what a run did, for its summary and its compensation -------------------------------------
@@ -281,7 +249,7 @@ def compensate(
         return
     if delete_model_on_failure and ledger.model_saved and deployment_gone:
         try:
-            delete_catalog_model(target.auth, ledger.model_id)
+            delete_model(target.auth, ledger.model_id)
             ledger.notes.append(f"Deleted model `{ledger.model_id}` (`delete_model_on_failure`).")
             return
         except Exception as exc:

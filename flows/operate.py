@@ -38,7 +38,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 
 from ocimodel.artifact.uploader import work_dir
 from ocimodel.deploy import (
@@ -49,41 +49,33 @@ from ocimodel.deploy import (
     DeploymentNotFoundError,
     DeploySpec,
 )
-from ocimodel.deploy import update_deployment as update_core
 from ocimodel.errors import IntrospectionNotPassed, OcimodelError
 from ocimodel.files import is_oci_uri, local_path
 from ocimodel.flows._blocks import load_target
 from ocimodel.flows._locks import deployment_lock, forget_lock
 from ocimodel.flows._runs import (
-    FAILED_STATUS,
     FAILURE_ARTIFACT_KEY,
-    REMOTE,
-    STATUS_TAG,
     SUMMARY_ARTIFACT_KEY,
     Ledger,
     OperationRun,
     Wait,
     create_deployment,
-    delete_catalog_model,
     publish_summary,
     result_of,
 )
-from ocimodel.oci import deployment as md
-from ocimodel.tasks._progress import progress_artifacts
 from ocimodel.tasks.deploy import (
-    WAIT_PROGRESS_KEY,
-    core_logs_in_run_log,
     delete_deployment,
+    get_deployment,
     publish_deployment,
+    update_deployment,
 )
 from ocimodel.tasks.introspect import introspect_artifact
-from ocimodel.tasks.save import save_model
+from ocimodel.tasks.save import FAILED_STATUS, STATUS_TAG, save_model
+from ocimodel.tasks.save import delete_model as delete_catalog_model
 from ocimodel.tasks.source import stage_artifact
 
 if TYPE_CHECKING:
-    import oci.data_science.models as dsm
-
-    from ocimodel.oci.auth import AuthLike
+    pass
 
 __all__ = [
     "FAILED_STATUS",
@@ -132,43 +124,6 @@ def served_model(deployment: Any) -> str | None:
 
 
 # --- tasks of the operations (thin, over the core) ---------------------------------------------
-
-
-@task(name="read-deployment", **REMOTE)
-def read_deployment(auth: AuthLike, deployment_id: str) -> dsm.ModelDeployment:
-    """The deployment as the service has it now (state, model, tags)."""
-    return md.get_model_deployment(auth, deployment_id)
-
-
-@task(name="swap-model", **REMOTE)
-def swap_model(
-    auth: AuthLike,
-    deployment_id: str,
-    model_id: str,
-    freeform_tags: Mapping[str, str],
-    max_wait_time: float = DEFAULT_MAX_WAIT_TIME,
-    poll_interval: float = DEFAULT_POLL_INTERVAL,
-) -> dsm.ModelDeployment:
-    """Updates the deployment to serve ``model_id`` with ``freeform_tags`` and waits until it
-    is ACTIVE again; the live endpoint keeps answering meanwhile. Re-running it is safe: an
-    update to the settings it already has sends nothing."""
-    with progress_artifacts(WAIT_PROGRESS_KEY), core_logs_in_run_log():
-        deployment = update_core(
-            auth,
-            deployment_id,
-            model_id=model_id,
-            freeform_tags=dict(freeform_tags),
-            max_wait_time=max_wait_time,
-            poll_interval=poll_interval,
-        )
-    publish_deployment(deployment, model_id, auth)
-    get_run_logger().info(
-        "Model deployment %s serves model %s (%s)",
-        deployment_id,
-        model_id,
-        deployment.lifecycle_state,
-    )
-    return deployment
 
 
 def _swap_tags(deployment: Any, new_model_id: str, previous_model_id: str) -> dict[str, str]:
@@ -352,7 +307,7 @@ def promote_model(
             return result_of(deployment, model_id, ledger)
         ledger.deployment_id, ledger.existing_deployment = deployment_id, True
         with deployment_lock(deployment_id, lock_timeout):
-            current = read_deployment(target.auth, deployment_id)
+            current = get_deployment(target.auth, deployment_id)
             previous = served_model(current)
             if previous == model_id:
                 ledger.active = current.lifecycle_state == ACTIVE
@@ -371,8 +326,13 @@ def promote_model(
                 deployment_id,
                 previous,
             )
-            deployment = swap_model(
-                target.auth, deployment_id, model_id, tags, max_wait_time, poll_interval
+            deployment = update_deployment(
+                target.auth,
+                deployment_id,
+                model_id=model_id,
+                freeform_tags=tags,
+                max_wait_time=max_wait_time,
+                poll_interval=poll_interval,
             )
             ledger.active = True
         ledger.notes.append(
@@ -411,7 +371,7 @@ def rollback_deployment(
     with OperationRun(ledger, wait) as run:
         target = run.target = load_target(credentials_block, None)
         with deployment_lock(deployment_id, lock_timeout):
-            current = read_deployment(target.auth, deployment_id)
+            current = get_deployment(target.auth, deployment_id)
             back_to = (current.freeform_tags or {}).get(PREVIOUS_MODEL_TAG)
             if not back_to:
                 raise NoPreviousModelError(deployment_id)
@@ -423,13 +383,13 @@ def rollback_deployment(
                 serving,
                 back_to,
             )
-            deployment = swap_model(
+            deployment = update_deployment(
                 target.auth,
                 deployment_id,
-                back_to,
-                _swap_tags(current, back_to, serving),
-                max_wait_time,
-                poll_interval,
+                model_id=back_to,
+                freeform_tags=_swap_tags(current, back_to, serving),
+                max_wait_time=max_wait_time,
+                poll_interval=poll_interval,
             )
             ledger.active = True
         publish_summary(f"Rolled back to model {back_to}", target, deployment, back_to, ledger)
@@ -466,7 +426,7 @@ def tear_down(
         target = run.target = load_target(credentials_block, None)
         with deployment_lock(deployment_id, lock_timeout):
             try:
-                current = read_deployment(target.auth, deployment_id)
+                current = get_deployment(target.auth, deployment_id)
             except DeploymentNotFoundError:
                 current = None
             ledger.model_id = served_model(current)

@@ -2,7 +2,7 @@
 
 It takes one of three sources:
 
-- ``model``: an estimator in memory (a programmatic run);
+- ``estimator``: a trained model in memory (a programmatic run);
 - ``model_uri``: a serialized model file (local path or ``oci://``) that ``model_save_serializer``
   reads (a pickle, a joblib file...);
 - ``artifact_uri``: an artifact already prepared (a folder, .zip or .tar(.gz), local or
@@ -64,9 +64,9 @@ from ocimodel.tasks.save import console_link as model_console_link
 from ocimodel.tasks.save import save_model
 from ocimodel.tasks.source import load_model_file, stage_artifact
 
-DATA_PARAMS = (*PREPARE_DATA_PARAMS, "predict_data")
+DATA_PARAMS = (*PREPARE_DATA_PARAMS, "estimator", "predict_data")
 """Parameters stored in the flow run as a summary (type and shape), never as their value."""
-SOURCE_PARAMS = ("model", "model_uri", "artifact_uri")
+SOURCE_PARAMS = ("estimator", "model_uri", "artifact_uri")
 """Exactly one of these says where the model comes from."""
 SAVE_PARAMS = {
     "model_display_name": "display_name",
@@ -101,7 +101,7 @@ FAILURE_ARTIFACT_KEY = "deployment-failure"
 
 @summarized_flow(name="prepare-save-deploy", data_params=DATA_PARAMS)
 def prepare_save_deploy(
-    model: Any = None,
+    estimator: Any = None,
     model_uri: str | None = None,
     artifact_uri: str | None = None,
     artifact_dir: str | None = None,
@@ -264,7 +264,7 @@ def _artifact_folder(params: dict[str, Any]) -> str:
                 "'model-introspection' table artifact, or pass ignore_introspection=True."
             )
         return folder
-    model = params["model"]
+    model = params["estimator"]
     if model is None:
         model = load_model_file(params["model_uri"], params["model_save_serializer"])
     prepare_names = [n for n in inspect.signature(prepare_model.fn).parameters if n != "model"]

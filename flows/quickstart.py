@@ -64,7 +64,7 @@ def quickstart(artifact_dir: str, compartment_id: str, project_id: str) -> dict[
     model, X, y = train_model()
     sample = X.sample(5, random_state=0)
     out = prepare_save_deploy(
-        model=model,
+        estimator=model,
         artifact_dir=artifact_dir,
         inference_conda_env=CONDA_SLUG,
         X_sample=X.head(100),

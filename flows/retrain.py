@@ -42,14 +42,15 @@ from ocimodel.errors import OcimodelError
 from ocimodel.files import is_oci_uri, local_path
 from ocimodel.flows._blocks import load_target
 from ocimodel.flows._runs import Ledger, OperationRun, Wait
-from ocimodel.flows.operate import promote_model, read_deployment, served_model
+from ocimodel.flows.operate import promote_model, served_model
 from ocimodel.flows.quickstart import CONDA_SLUG
 from ocimodel.metadata.enums import MetadataCustomCategory
 from ocimodel.metadata.prepared import new_metadata
 from ocimodel.oci import deployment as md
 from ocimodel.pipeline import PrepareSpec, run_prepare
 from ocimodel.save import SaveSpec, resolve_placement
-from ocimodel.tasks._retry import REMOTE_RETRIES, REMOTE_RETRY_DELAYS, retry_on_transient
+from ocimodel.tasks._retry import REMOTE_TASK
+from ocimodel.tasks.deploy import get_deployment
 from ocimodel.tasks.introspect import introspect_artifact
 from ocimodel.tasks.predict import predict
 from ocimodel.tasks.prepare import run_as_task
@@ -147,13 +148,7 @@ def _check_options(metric: str, estimator: str, holdout_fraction: float) -> Metr
     return METRICS[metric]
 
 
-@task(
-    name="load-dataset",
-    retries=REMOTE_RETRIES,
-    retry_delay_seconds=REMOTE_RETRY_DELAYS,
-    retry_condition_fn=retry_on_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="load-dataset", **REMOTE_TASK)
 def load_dataset(data_uri: str, auth: Any = None) -> pd.DataFrame:
     """Reads the CSV data set at ``data_uri`` (a local path, or ``oci://`` read with the auth's
     storage options)."""
@@ -166,13 +161,7 @@ def load_dataset(data_uri: str, auth: Any = None) -> pd.DataFrame:
     return frame
 
 
-@task(
-    name="find-retrained-deployment",
-    retries=REMOTE_RETRIES,
-    retry_delay_seconds=REMOTE_RETRY_DELAYS,
-    retry_condition_fn=retry_on_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="find-retrained-deployment", **REMOTE_TASK)
 def find_retrained_deployment(auth: Any, properties: Any, name: str) -> str | None:
     """The newest ACTIVE deployment an earlier run created under ``name`` (tag
     ``ocimodel-retrain``) in the compartment of the properties or the environment, if any."""
@@ -382,7 +371,7 @@ def retrain_and_deploy(
         candidate = chosen.compute(y_hold, model.predict(X_hold))
         current = current_model = url = None
         if deployment_id is not None:
-            deployment = read_deployment(target.auth, deployment_id)
+            deployment = get_deployment(target.auth, deployment_id)
             if deployment.lifecycle_state != ACTIVE:
                 raise DeploymentStateError(
                     f"Model deployment {deployment_id} is {deployment.lifecycle_state}, so its "

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.cache_policies import NO_CACHE
+
+from ocimodel.deploy import DeploymentWaitError
+
 TRANSIENT_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 TRANSIENT_CONFLICT_CODES = frozenset({"IncorrectState", "LockConflict"})
 REMOTE_RETRIES = 1
@@ -48,3 +52,26 @@ def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     except BaseException as exc:
         return is_transient(exc)
     return False
+
+
+def retry_unless_waited(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn`` of tasks that wait on a deployment: retry transient
+    failures, never an ended wait (a timeout retried would wait ``max_wait_time`` again; a
+    FAILED deployment stays FAILED)."""
+    try:
+        state.result()
+    except BaseException as exc:
+        return is_transient(exc) and not isinstance(exc, DeploymentWaitError)
+    return False
+
+
+REMOTE_TASK = dict(
+    retries=REMOTE_RETRIES,
+    retry_delay_seconds=REMOTE_RETRY_DELAYS,
+    retry_condition_fn=retry_on_transient,
+    cache_policy=NO_CACHE,
+)
+"""Options of a task that calls OCI: one retry of a transient failure; never cached (its
+inputs hold auth objects and data, and the remote state is what counts)."""
+WAITING_TASK = {**REMOTE_TASK, "retry_condition_fn": retry_unless_waited}
+"""Options of a task that waits on a deployment: as REMOTE_TASK, never retrying an ended wait."""

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.logging.handlers import APILogHandler
 
 from ocimodel import deploy as core
@@ -27,12 +26,12 @@ from ocimodel.deploy import (
     DEFAULT_MAX_WAIT_TIME,
     DEFAULT_POLL_INTERVAL,
     DeployedModel,
-    DeploymentWaitError,
     DeploySpec,
 )
+from ocimodel.oci import deployment as md
 from ocimodel.oci.auth import resolve_auth
 from ocimodel.tasks._progress import progress_artifacts
-from ocimodel.tasks._retry import REMOTE_RETRIES, REMOTE_RETRY_DELAYS, is_transient
+from ocimodel.tasks._retry import WAITING_TASK
 from ocimodel.tasks.save import console_link as model_console_link
 
 if TYPE_CHECKING:
@@ -44,24 +43,6 @@ DEPLOYMENT_ARTIFACT_KEY = "model-deployment"
 WAIT_PROGRESS_KEY = "deployment-wait"
 CORE_LOGGER = core.__name__
 """The std logger the deploy stage reports on (``ocimodel.deploy``)."""
-
-
-def retry_unless_waited(task_: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: retry transient failures, never an ended wait (a timeout
-    retried would wait ``max_wait_time`` again; a FAILED deployment stays FAILED)."""
-    try:
-        state.result()
-    except BaseException as exc:
-        return is_transient(exc) and not isinstance(exc, DeploymentWaitError)
-    return False
-
-
-_REMOTE = dict(
-    retries=REMOTE_RETRIES,
-    retry_delay_seconds=REMOTE_RETRY_DELAYS,
-    retry_condition_fn=retry_unless_waited,
-    cache_policy=NO_CACHE,
-)
 
 
 def region_of(ocid: str, auth: AuthLike = None) -> str | None:
@@ -181,7 +162,7 @@ def publish_deployment(deployment: Any, model_id: str | None = None, auth: AuthL
     )
 
 
-@task(name="deploy-model", **_REMOTE)
+@task(name="deploy-model", **WAITING_TASK)
 def deploy_model(
     model_id: str,
     spec: DeploySpec | Mapping[str, Any] | None = None,
@@ -222,7 +203,7 @@ def deploy_model(
     return deployed
 
 
-@task(name="wait-for-active", **_REMOTE)
+@task(name="wait-for-active", **WAITING_TASK)
 def wait_for_active(
     auth: AuthLike,
     deployment_id: str,
@@ -249,7 +230,7 @@ def wait_for_active(
     return deployment
 
 
-@task(name="delete-deployment", **_REMOTE)
+@task(name="delete-deployment", **WAITING_TASK)
 def delete_deployment(
     auth: AuthLike,
     deployment_id: str,
@@ -270,3 +251,41 @@ def delete_deployment(
         )
     what = "Deleted" if wait_for_completion else "Asked to delete"
     get_run_logger().info("%s model deployment %s", what, deployment_id)
+
+
+@task(name="get-deployment", **WAITING_TASK)
+def get_deployment(auth: AuthLike, deployment_id: str) -> dsm.ModelDeployment:
+    """The deployment as the service has it now (state, model, tags)."""
+    return md.get_model_deployment(auth, deployment_id)
+
+
+@task(name="update-deployment", **WAITING_TASK)
+def update_deployment(
+    auth: AuthLike,
+    deployment_id: str,
+    *,
+    wait: bool = True,
+    max_wait_time: float = DEFAULT_MAX_WAIT_TIME,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    **changes: Any,
+) -> dsm.ModelDeployment:
+    """Changes a deployment (``changes`` as :func:`ocimodel.deploy.update_deployment` takes
+    them, e.g. ``model_id`` to serve another model without downtime) and waits until the
+    update ended; re-running it is safe: an update to the settings it has sends nothing."""
+    with progress_artifacts(WAIT_PROGRESS_KEY), core_logs_in_run_log():
+        deployment = core.update_deployment(
+            auth,
+            deployment_id,
+            wait=wait,
+            max_wait_time=max_wait_time,
+            poll_interval=poll_interval,
+            **changes,
+        )
+    publish_deployment(deployment, changes.get("model_id"), auth)
+    get_run_logger().info(
+        "Updated model deployment %s (%s): %s",
+        deployment_id,
+        ", ".join(sorted(changes)) or "nothing",
+        deployment.lifecycle_state,
+    )
+    return deployment

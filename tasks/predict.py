@@ -10,23 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from ocimodel.predict import predict_endpoint
-from ocimodel.tasks._retry import REMOTE_RETRIES, REMOTE_RETRY_DELAYS, retry_on_transient
+from ocimodel.tasks._retry import REMOTE_TASK
 
 if TYPE_CHECKING:
     from ocimodel.oci.auth import AuthLike
     from ocimodel.serde import SERDE
 
 
-@task(
-    name="predict",
-    retries=REMOTE_RETRIES,
-    retry_delay_seconds=REMOTE_RETRY_DELAYS,
-    retry_condition_fn=retry_on_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="predict", **REMOTE_TASK)
 def predict(
     endpoint_url: str,
     data: Any = None,

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from ocimodel.artifact.downloader import fetch_artifact
 from ocimodel.artifact.uploader import upload_artifact_zip
 from ocimodel.model_version_set import ModelVersionSet
+from ocimodel.oci import catalog
 from ocimodel.save import SaveSpec
 from ocimodel.save import save_model as save_to_catalog
 from ocimodel.tasks._progress import progress_artifacts
-from ocimodel.tasks._retry import REMOTE_RETRIES, REMOTE_RETRY_DELAYS, retry_on_transient
+from ocimodel.tasks._retry import REMOTE_TASK
 
 if TYPE_CHECKING:
     from ocimodel.oci.auth import AuthLike
@@ -31,12 +31,6 @@ if TYPE_CHECKING:
 MODEL_ARTIFACT_KEY = "saved-model"
 UPLOAD_PROGRESS_KEY = "model-upload"
 DOWNLOAD_PROGRESS_KEY = "model-download"
-_REMOTE = dict(
-    retries=REMOTE_RETRIES,
-    retry_delay_seconds=REMOTE_RETRY_DELAYS,
-    retry_condition_fn=retry_on_transient,
-    cache_policy=NO_CACHE,
-)
 
 
 def console_link(ocid: str, region: str | None) -> str:
@@ -45,7 +39,7 @@ def console_link(ocid: str, region: str | None) -> str:
     return f"https://cloud.oracle.com/data-science/models/{ocid}{suffix}"
 
 
-@task(name="save-model", **_REMOTE)
+@task(name="save-model", **REMOTE_TASK)
 def save_model(
     artifact_dir: str,
     properties: Mapping[str, Any] | None = None,
@@ -77,7 +71,7 @@ def save_model(
     return saved.model_id
 
 
-@task(name="upload-artifact", **_REMOTE)
+@task(name="upload-artifact", **REMOTE_TASK)
 def upload_artifact(
     artifact_dir: str,
     uri: str,
@@ -100,7 +94,7 @@ def upload_artifact(
     return target
 
 
-@task(name="download-model", **_REMOTE)
+@task(name="download-model", **REMOTE_TASK)
 def download_model(
     model_id: str,
     artifact_dir: str,
@@ -124,7 +118,7 @@ def download_model(
     return folder
 
 
-@task(name="create-version-set", **_REMOTE)
+@task(name="create-version-set", **REMOTE_TASK)
 def create_version_set(
     name: str,
     compartment_id: str | None = None,
@@ -143,3 +137,25 @@ def create_version_set(
     version_set = builder.create()
     get_run_logger().info("Model version set %s (%s)", version_set.id, name)
     return version_set.id
+
+
+STATUS_TAG = "ocimodel-status"
+"""Freeform tag on a model that was saved but never went live (value :data:`FAILED_STATUS`)."""
+FAILED_STATUS = "failed"
+
+
+@task(name="mark-model-failed", **REMOTE_TASK)
+def mark_model_failed(auth: AuthLike, model_id: str) -> None:
+    """Tags the model ``ocimodel-status: failed`` (its other tags kept), so the catalog shows
+    that it never went live."""
+    model = catalog.get_model(auth, model_id)
+    tags = {**dict(model.freeform_tags or {}), STATUS_TAG: FAILED_STATUS}
+    catalog.update_model(auth, model_id, freeform_tags=tags)
+    get_run_logger().warning("Tagged model %s %s: %s", model_id, STATUS_TAG, FAILED_STATUS)
+
+
+@task(name="delete-model", **REMOTE_TASK)
+def delete_model(auth: AuthLike, model_id: str) -> None:
+    """Deletes the model from the catalog (one already deleted is left as is)."""
+    catalog.delete_model(auth, model_id)
+    get_run_logger().info("Deleted model %s", model_id)

@@ -15,7 +15,6 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from ocimodel.artifact.source import place_artifact
 from ocimodel.errors import ArtifactFileExistsError, ArtifactInputError, ArtifactSourceNotFoundError
@@ -23,20 +22,13 @@ from ocimodel.files import create_temp_dir, is_oci_uri, local_path, same_bytes
 from ocimodel.layout import DEFAULT_MODEL_SAVE_SERIALIZER, MANIFEST_NAME
 from ocimodel.oci.storage import copy_uri, iter_files, uri_exists
 from ocimodel.serde import get_model_save_serializer
-from ocimodel.tasks._retry import REMOTE_RETRIES, REMOTE_RETRY_DELAYS, retry_on_transient
+from ocimodel.tasks._retry import REMOTE_TASK
 
 if TYPE_CHECKING:
     from ocimodel.oci.auth import AuthLike
 
-_REMOTE = dict(
-    retries=REMOTE_RETRIES,
-    retry_delay_seconds=REMOTE_RETRY_DELAYS,
-    retry_condition_fn=retry_on_transient,
-    cache_policy=NO_CACHE,
-)
 
-
-@task(name="load-model-file", **_REMOTE)
+@task(name="load-model-file", **REMOTE_TASK)
 def load_model_file(
     model_uri: str,
     model_save_serializer: str = DEFAULT_MODEL_SAVE_SERIALIZER,
@@ -87,7 +79,7 @@ def _converge(staged: str, target: str, force_overwrite: bool) -> int:
     return len(changed)
 
 
-@task(name="stage-artifact", **_REMOTE)
+@task(name="stage-artifact", **REMOTE_TASK)
 def stage_artifact(
     artifact_uri: str,
     artifact_dir: str | None = None,

@@ -36,12 +36,8 @@ from ocimodel.pipeline import prepare_artifact
 from ocimodel.predict import predict_endpoint
 from ocimodel.save import SaveSpec
 from ocimodel.tasks import deploy as deploy_tasks
-from ocimodel.tasks.deploy import (
-    CORE_LOGGER,
-    DEPLOYMENT_ARTIFACT_KEY,
-    WAIT_PROGRESS_KEY,
-    retry_unless_waited,
-)
+from ocimodel.tasks._retry import retry_unless_waited
+from ocimodel.tasks.deploy import CORE_LOGGER, DEPLOYMENT_ARTIFACT_KEY, WAIT_PROGRESS_KEY
 from ocimodel.tasks.predict import predict
 from ocimodel.tasks.save import MODEL_ARTIFACT_KEY
 
@@ -94,7 +90,7 @@ def prepared(iris, local_env, tmp_path_factory) -> str:
 def test_the_flow_takes_the_prepare_flow_parameters_and_the_save_and_deploy_ones():
     params = inspect.signature(prepare_save_deploy.fn).parameters
     prepare = inspect.signature(prepare_model.fn).parameters
-    expected = set(prepare) | set(SOURCE_PARAMS) | set(SAVE_PARAMS) | set(DEPLOY_PARAMS)
+    expected = set(prepare) - {"model"} | set(SOURCE_PARAMS) | set(SAVE_PARAMS) | set(DEPLOY_PARAMS)
     assert set(params) == expected | set(WAIT_PARAMS) | {"predict_data"}
     for name, param in prepare.items():
         if name not in ("model", "artifact_dir"):  # required there, one source of several here
@@ -157,10 +153,10 @@ def test_remote_failures_are_retried_but_an_ended_wait_is_not():
 
 def test_a_flow_needs_exactly_one_source(tmp_path, iris):
     estimator, _, _ = iris
-    with pytest.raises(ValueError, match="exactly one of model, model_uri, artifact_uri"):
-        prepare_save_deploy(model=estimator, model_uri="model.pkl", artifact_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="exactly one of estimator, model_uri, artifact_uri"):
+        prepare_save_deploy(estimator=estimator, model_uri="model.pkl", artifact_dir=str(tmp_path))
     with pytest.raises(ValueError, match="artifact_dir"):
-        prepare_save_deploy(model=estimator)
+        prepare_save_deploy(estimator=estimator)
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -174,7 +170,7 @@ def test_an_estimator_goes_live_and_a_rerun_finds_the_same_model_and_deployment(
     compartment, _ = catalog_env
     sample = X.sample(5, random_state=1)
     kwargs = dict(
-        model=estimator,
+        estimator=estimator,
         artifact_dir=str(tmp_path / "art"),
         inference_conda_env=SLUG,
         X_sample=X.head(20),
@@ -206,7 +202,7 @@ def test_an_estimator_goes_live_and_a_rerun_finds_the_same_model_and_deployment(
     core_logger = logging.getLogger(CORE_LOGGER)  # left as it was found
     assert (core_logger.level, core_logger.propagate, core_logger.handlers) == (0, True, [])
     stored = _stored_parameters(flow_run_id)
-    assert stored["model"] == "<Pipeline>" and stored["predict_data"] == "<DataFrame 5x4>"
+    assert stored["estimator"] == "<Pipeline>" and stored["predict_data"] == "<DataFrame 5x4>"
 
     again = prepare_save_deploy(**kwargs)
     assert {k: again[k] for k in out} == out

@@ -18,7 +18,6 @@ from prefect.exceptions import ObjectNotFound
 from prepare_support import SLUG
 
 from ocimodel.deploy import DEPLOY_TAG, DeploymentFailedError
-from ocimodel.flows import operate
 from ocimodel.flows._locks import deployment_lock_name
 from ocimodel.flows.operate import (
     FAILURE_ARTIFACT_KEY,
@@ -203,6 +202,7 @@ def test_a_deployment_that_fails_is_deleted_and_its_model_tagged_or_deleted(
 def test_two_promotes_of_one_deployment_wait_for_each_other(
     place, artifacts, twos_model, iris, monkeypatch
 ):
+    from ocimodel import deploy as deploy_core
     from ocimodel.save import SaveSpec, save_model
 
     _, X, _ = iris
@@ -210,7 +210,7 @@ def test_two_promotes_of_one_deployment_wait_for_each_other(
     dep_id = first["deployment_id"]
     other = save_model(artifacts["twos"], SaveSpec(display_name="twos-again")).model_id
     busy, overlaps, order = [0], [], []
-    real = operate.update_core
+    real = deploy_core.update_deployment  # what the update-deployment task calls
     guard = threading.Lock()
 
     def update(auth, deployment_id, **changes):
@@ -225,7 +225,7 @@ def test_two_promotes_of_one_deployment_wait_for_each_other(
                 busy[0] -= 1
                 order.append(changes["model_id"])
 
-    monkeypatch.setattr(operate, "update_core", update)
+    monkeypatch.setattr(deploy_core, "update_deployment", update)
     results: dict = {}
 
     def run(model_id: str) -> None:
