@@ -407,6 +407,28 @@ def signed_call(client: str, dep_url: str, body: bytes, auth) -> Callable[[], No
     return call
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used; None without Linux's /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_call(fn: Callable[[], None], calls: int, pids: tuple[int, ...]) -> list[float]:
+    """Milliseconds of CPU each process of ``pids`` spends per sequential call of ``fn``
+    (empty without /proc): steadier than latency on a busy machine."""
+    before = [cpu_seconds(pid) for pid in pids]
+    for _ in range(calls):
+        fn()
+    after = [cpu_seconds(pid) for pid in pids]
+    if None in before or None in after:
+        return []
+    return [(b - a) * 1000 / calls for a, b in zip(before, after, strict=True)]  # type: ignore[operator]
+
+
 def signing_ms(auth, url: str, body: bytes, calls: int = 500) -> float:
     """Median milliseconds the client spends signing one predict request (RSA-2048 + hash)."""
     signer = auth.signer
@@ -485,6 +507,13 @@ def main(argv: list[str] | None = None) -> int:
                 measures, args.calls, args.runs, (1, args.threads), args.warmup, args.verbose
             )
             sign = signing_ms(auth, dep_url + "/predict", body)
+            server_pid = svc.admin(
+                "GET", f"/_admin/modelDeployments/{dep_url.rsplit('/', 1)[-1]}/servers"
+            )[0]["pid"]
+            cpu = {
+                name: cpu_per_call(measures[name], args.calls, (svc.pid, server_pid))
+                for name in ("(a) direct", "(b) signed route")
+            }
     finally:
         if mlflow_proc is not None:
             stop_process_group(mlflow_proc)
@@ -507,6 +536,12 @@ def main(argv: list[str] | None = None) -> int:
     service = added - sign
     print(f"client signing alone (RSA-2048 signature + body hash): {sign:.3f} ms per call")
     print(f"service route alone (b - a - signing), sequential: p50 {service:.3f} ms")
+    if cpu["(b) signed route"]:
+        (_, server_a), (svc_b, server_b) = cpu["(a) direct"], cpu["(b) signed route"]
+        print(
+            f"CPU per call, sequential: the service {svc_b:.3f} ms per routed call; the model "
+            f"server {server_a:.3f} ms direct, {server_b:.3f} ms routed"
+        )
     ok = service < ROUTE_TARGET_MS
     print(
         f"\n[{'PASS' if ok else 'MISS'}] the route (signature check + proxy hop) adds "
