@@ -28,11 +28,11 @@ import oci
 import requests
 import uvicorn
 
-from ..serve import one_write_http_protocol
 from .app import create_app
-from .deployments_predict import PredictFastPath
+from .deployments_predict import LEAN_PATHS, PredictFastPath
 from .faults import ENV_VAR as FAULTS_ENV_VAR
 from .faults import FaultRule, faults_of
+from .http11 import one_write_http_protocol
 from .keys import (
     PROFILE,
     ApiKey,
@@ -75,8 +75,9 @@ def bind_socket(port: int = 0) -> socket.socket:
 def uvicorn_config(app) -> uvicorn.Config:
     """uvicorn settings of the service: quiet, lifespan on, bounded graceful shutdown.
 
-    Each answer leaves in one write (:func:`one_write_http_protocol`), and no proxy-header
-    middleware runs: nothing stands in front of a loopback service.
+    Each answer leaves in one write and predict requests take the lean HTTP lane
+    (:func:`~ocimodel.local.http11.one_write_http_protocol`); no proxy-header middleware runs:
+    nothing stands in front of a loopback service.
     """
     return uvicorn.Config(
         app,
@@ -85,7 +86,7 @@ def uvicorn_config(app) -> uvicorn.Config:
         lifespan="on",
         timeout_graceful_shutdown=5,
         timeout_keep_alive=30,
-        http=one_write_http_protocol(),
+        http=one_write_http_protocol(LEAN_PATHS),
         proxy_headers=False,
     )
 
