@@ -8,13 +8,15 @@ it, so a re-run finds the deployment an earlier attempt created and waits for it
 creating another: CREATING is awaited, ACTIVE is returned, FAILED raises (or, with
 ``replace_failed=True``, is deleted and created again).
 
-:func:`wait_for_active` waits with a wall-clock deadline. It reads the work request (when known)
-or the deployment, starting 0.2 s after the first read and pausing 25% longer each time,
-towards ``poll_interval``, and never faster than one request per second on average (besides a
-few reads at the start and the end: finding the work request, reading its logs, reading the
-ACTIVE deployment), so a deployment that turns ACTIVE is noticed within about a second at
-first, while a long wait costs little. Each state change and each new log line of the work
-request is logged once (std :mod:`logging`, logger ``ocimodel.deploy``); a progress bar
+:func:`wait_for_active` waits with a wall-clock deadline. Each read spends one request of a
+budget of one a second since the wait began (so a wait of any length averages at most one
+request a second), and the pauses start at 0.2 s and grow 25% each time towards
+``poll_interval``. Most reads are of the deployment, whose state ends the wait, so a
+deployment that turns ACTIVE is noticed within about a second at first, while a long wait
+costs little; every fourth read is of the work request (its percent complete, and an operation
+that failed), and its log lines are read when its status changes, every few seconds while it
+progresses, and once more at the end when the budget allows. Each state change and each new
+log line is logged once (std :mod:`logging`, logger ``ocimodel.deploy``); a progress bar
 (:mod:`ocimodel.progress`) shows the work request's percent complete. It ends with:
 
 - the deployment, once ACTIVE;
@@ -90,7 +92,11 @@ FIRST_POLL_DELAY = 0.2
 BACKOFF_FACTOR = 1.25
 """Each next pause is this much longer, up to ``poll_interval``."""
 REQUESTS_PER_SECOND = 1.0
-"""The most requests a wait makes per second on average (after its first)."""
+"""The most requests a wait makes per second on average."""
+WR_EVERY = 4
+"""A wait reads the work request every this many reads (the deployment the others)."""
+LOG_EVERY = 10.0
+"""Seconds between two reads of the work request's log lines while it only progresses."""
 LOG_LINES_KEPT = 20
 """Log lines of the work request a DeploymentFailedError keeps."""
 _ERRORS_SHOWN = 5
@@ -370,8 +376,9 @@ def _check_times(max_wait_time: Any, poll_interval: Any) -> None:
 
 class _Pacer:
     """When to read next: pauses growing from FIRST_POLL_DELAY by BACKOFF_FACTOR up to
-    ``poll_interval``, and never ahead of one request per second since the start (the first
-    request is free)."""
+    ``poll_interval``, and never ahead of the request budget: the n-th request of a wait goes
+    out no sooner than n seconds after its start, so a wait of any length makes at most one
+    request a second on average."""
 
     def __init__(self, poll_interval: float, deadline: float | None):
         self.started = time.monotonic()
@@ -386,9 +393,14 @@ class _Pacer:
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
+    def affords(self, n: int = 1) -> bool:
+        """Whether ``n`` more requests now stay within the budget."""
+        spent = self.requests + n
+        return spent <= (time.monotonic() - self.started) * REQUESTS_PER_SECOND
+
     def sleep(self) -> None:
         now = time.monotonic()
-        budget = self.started + (self.requests - 1) / REQUESTS_PER_SECOND
+        budget = self.started + (self.requests + 1) / REQUESTS_PER_SECOND
         wake = max(now + self.delay, budget)
         if self.deadline is not None:
             wake = min(wake, self.deadline)
@@ -499,9 +511,12 @@ def wait_for_state(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     progress: Progress | None = None,
     describe: str | None = None,
+    starts_from: str | None = None,
 ) -> dsm.ModelDeployment | None:
     """Wait until the deployment's state is one of ``targets`` (DELETED: None is returned when
-    the deployment is gone); the work request, when given, must end SUCCEEDED first. See
+    the deployment is gone). With ``work_request_id``, a target state counts once the
+    deployment was seen changing or the work request ended (it may be the state the operation
+    starts from), unless ``starts_from``, the state the operation began in, is no target. See
     :func:`wait_for_active` for the arguments and errors."""
     _check_times(max_wait_time, poll_interval)
     if not isinstance(deployment_id, str) or not deployment_id.strip():
@@ -513,68 +528,86 @@ def wait_for_state(
     describe = describe or f"Waiting for model deployment {deployment_id} to be {awaited}"
     started = time.monotonic()
     deadline = None if max_wait_time < 0 else started + max_wait_time
+    wr_id = work_request_id
     pacer = _Pacer(poll_interval, deadline)
     bar = synchronized(progress) if progress is not None else new_progress(describe, 100)
     bar.start(100, describe)
     watch = _Watch(deployment_id, describe, bar)
-    wr_id = work_request_id
-    wr_open = wr_id is not None
-    may_look_up = wr_id is None
+    poll = _Poll(
+        auth,
+        deployment_id,
+        wr_id,
+        pacer,
+        watch,
+        changing=starts_from is not None and starts_from not in targets,
+    )
+    # A wait on a deployment as it is (no operation given) reads it at once, ahead of the
+    # budget; a new operation's first step takes a moment, so its first read waits for it.
+    poll.first = wr_id is None
     deployment: Any = None
     try:
-        if wr_open:  # the operation has just begun: its first step takes a moment
-            pacer.sleep()
         while True:
-            if wr_open:
-                wr = md.get_work_request(auth, wr_id)
-                pacer.count()
-                if watch.work_request(wr) and (wr.status != WR_ACCEPTED or watch.percent > 0):
-                    watch.log_lines(md.work_request_logs(auth, wr_id))
-                    pacer.count()
+            if not poll.first:
+                if pacer.expired() and pacer.requests:
+                    raise _timed_out(
+                        auth,
+                        deployment_id,
+                        deployment,
+                        poll.wr_id,
+                        watch,
+                        started,
+                        max_wait_time,
+                        targets,
+                    )
+                pacer.sleep()
+            poll.first = False
+            if poll.work_request_due():
+                wr = poll.read_work_request()
                 if wr.status in WR_ENDED_BADLY:
                     deployment = _read(auth, deployment_id, pacer, watch)
-                    raise _failed(auth, deployment_id, deployment, wr_id, watch, wr.status)
-                wr_open = wr.status != WR_SUCCEEDED
-            if not wr_open:
-                deployment = _read(auth, deployment_id, pacer, watch)
-                state = deployment.lifecycle_state if deployment is not None else DELETED
-                if state in targets:
+                    raise _failed(auth, deployment_id, deployment, poll.wr_id, watch, wr.status)
+                continue
+            if poll.logs_due():
+                poll.read_logs()
+                continue
+            deployment = _read(auth, deployment_id, pacer, watch)
+            state = deployment.lifecycle_state if deployment is not None else DELETED
+            if state in targets and poll.confirmed():
+                poll.last_logs()
+                watch.advance(100.0)
+                return deployment
+            if state in targets:  # maybe the state the operation starts from: ask its request
+                wr = poll.read_work_request()
+                if wr.status == WR_SUCCEEDED:
+                    poll.last_logs()
                     watch.advance(100.0)
                     return deployment
-                if deployment is None:
-                    raise DeploymentNotFoundError(
-                        f"Model deployment {deployment_id} does not exist (any more) while "
-                        f"waiting for it to be {awaited}. Check the OCID and the region.",
-                        operation="get_model_deployment",
-                        status=404,
-                        code="NotAuthorizedOrNotFound",
-                        resource_id=deployment_id,
-                    )
-                if state == FAILED:
-                    raise _failed(auth, deployment_id, deployment, wr_id, watch, None)
-                gone = state == DELETING and DELETED not in targets
-                if state not in _CHANGING or gone:
-                    raise DeploymentStateError(
-                        f"Model deployment {deployment_id} is {state}, not {awaited}, and will "
-                        f"not change on its own: {_fix_for(state, targets, deployment_id)}",
-                        deployment_id=deployment_id,
-                        state=state,
-                        operation="wait_for_state",
-                    )
-                if may_look_up and state != NEEDS_ATTENTION:
-                    may_look_up = False
-                    summary = md.latest_work_request(auth, deployment.compartment_id, deployment_id)
-                    pacer.count()
-                    if summary is not None and summary.status not in (
-                        WR_SUCCEEDED,
-                        *WR_ENDED_BADLY,
-                    ):
-                        wr_id, wr_open = summary.id, True
-            if pacer.expired():
-                raise _timed_out(
-                    auth, deployment_id, deployment, wr_id, watch, started, max_wait_time, targets
+                if wr.status in WR_ENDED_BADLY:
+                    raise _failed(auth, deployment_id, deployment, poll.wr_id, watch, wr.status)
+                continue
+            poll.changing = True
+            if deployment is None:
+                raise DeploymentNotFoundError(
+                    f"Model deployment {deployment_id} does not exist (any more) while "
+                    f"waiting for it to be {awaited}. Check the OCID and the region.",
+                    operation="get_model_deployment",
+                    status=404,
+                    code="NotAuthorizedOrNotFound",
+                    resource_id=deployment_id,
                 )
-            pacer.sleep()
+            if state == FAILED:
+                raise _failed(auth, deployment_id, deployment, poll.wr_id, watch, None)
+            gone = state == DELETING and DELETED not in targets
+            if state not in _CHANGING or gone:
+                raise DeploymentStateError(
+                    f"Model deployment {deployment_id} is {state}, not {awaited}, and will "
+                    f"not change on its own: {_fix_for(state, targets, deployment_id)}",
+                    deployment_id=deployment_id,
+                    state=state,
+                    operation="wait_for_state",
+                )
+            if poll.wr_id is None and state != NEEDS_ATTENTION:
+                poll.look_up(deployment.compartment_id)
     finally:
         bar.finish()
         _log.debug(
@@ -583,6 +616,85 @@ def wait_for_state(
             deployment_id,
             pacer.requests,
         )
+
+
+class _Poll:
+    """Which read a wait makes next, one per turn of the request budget: mostly the deployment
+    (whose state ends the wait, so ACTIVE is seen within a turn), the work request every
+    WR_EVERY turns (its progress, and an operation that failed), and its log lines when its
+    status changed or, while it progresses, every LOG_EVERY seconds."""
+
+    def __init__(
+        self,
+        auth: AuthLike,
+        deployment_id: str,
+        wr_id: str | None,
+        pacer: _Pacer,
+        watch: _Watch,
+        changing: bool = False,
+    ):
+        self.auth = auth
+        self.deployment_id = deployment_id
+        self.wr_id = wr_id
+        self.pacer = pacer
+        self.watch = watch
+        self.first = False
+        self.turns = 0
+        self.wr_turn = 0  # the deployment first: its state ends the wait
+        self.wr_status: str | None = None
+        self.logs_pending = False
+        self.logs_read_at = time.monotonic()
+        self.looked_up = wr_id is not None
+        self.changing = changing
+
+    @property
+    def wr_open(self) -> bool:
+        return self.wr_id is not None and self.wr_status not in (WR_SUCCEEDED, *WR_ENDED_BADLY)
+
+    def work_request_due(self) -> bool:
+        self.turns += 1
+        return self.wr_open and self.turns - self.wr_turn >= WR_EVERY
+
+    def read_work_request(self) -> Any:
+        wr = md.get_work_request(self.auth, self.wr_id)
+        self.pacer.count()
+        self.wr_turn = self.turns
+        changed = self.watch.work_request(wr)
+        if changed and time.monotonic() - self.logs_read_at >= LOG_EVERY:
+            self.logs_pending = True
+        self.wr_status = wr.status
+        return wr
+
+    def logs_due(self) -> bool:
+        """Log lines to read now; once the work request ended, the deployment's state comes
+        first and the last lines are read at the end (:meth:`last_logs`)."""
+        return self.logs_pending and self.wr_open
+
+    def read_logs(self) -> None:
+        self.watch.log_lines(md.work_request_logs(self.auth, self.wr_id))
+        self.pacer.count()
+        self.logs_pending = False
+        self.logs_read_at = time.monotonic()
+
+    def confirmed(self) -> bool:
+        """A target state counts once the deployment was seen changing, or its operation's
+        work request ended; before that it may be the state the operation starts from."""
+        return self.changing or not self.wr_open
+
+    def last_logs(self) -> None:
+        """The work request's last log lines, when the budget has room for one more read."""
+        if self.wr_id is not None and self.pacer.affords():
+            self.read_logs()
+
+    def look_up(self, compartment_id: str) -> None:
+        """The latest work request on the deployment, once, when no operation was given."""
+        if self.looked_up:
+            return
+        self.looked_up = True
+        summary = md.latest_work_request(self.auth, compartment_id, self.deployment_id)
+        self.pacer.count()
+        if summary is not None and summary.status not in (WR_SUCCEEDED, *WR_ENDED_BADLY):
+            self.wr_id = summary.id
 
 
 def _read(auth: AuthLike, deployment_id: str, pacer: _Pacer, watch: _Watch) -> Any:
@@ -861,7 +973,9 @@ def deploy_model(
     )
     if not wait_for_completion:
         return DeployedModel.of(created, created=True)
-    deployment = wait_for_active(auth, created.id, work_request_id=wr_id, **wait)
+    deployment = wait_for_state(
+        auth, created.id, frozenset({ACTIVE}), work_request_id=wr_id, starts_from=CREATING, **wait
+    )
     return DeployedModel.of(deployment, created=True)
 
 
@@ -887,7 +1001,9 @@ def _resume(
         _, wr_id = md.activate_model_deployment(auth, found.id)
     if not wait_for_completion:
         return DeployedModel.of(md.get_model_deployment(auth, found.id), created=False)
-    deployment = wait_for_active(auth, found.id, work_request_id=wr_id, **wait)
+    deployment = wait_for_state(
+        auth, found.id, frozenset({ACTIVE}), work_request_id=wr_id, starts_from=state, **wait
+    )
     return DeployedModel.of(deployment, created=False)
 
 
@@ -1015,6 +1131,7 @@ def update_deployment(
         target,
         work_request_id=wr_id,
         describe=f"Updating model deployment {deployment_id}",
+        starts_from=before,
         **timing,
     )
 
@@ -1042,7 +1159,14 @@ def activate_deployment(
             operation="activate_model_deployment",
         )
     _, wr_id = md.activate_model_deployment(auth, deployment_id)
-    return wait_for_active(auth, deployment_id, work_request_id=wr_id, **timing)
+    return wait_for_state(
+        auth,
+        deployment_id,
+        frozenset({ACTIVE}),
+        work_request_id=wr_id,
+        starts_from=INACTIVE,
+        **timing,
+    )
 
 
 def deactivate_deployment(
@@ -1075,6 +1199,7 @@ def deactivate_deployment(
         frozenset({INACTIVE}),
         work_request_id=wr_id,
         describe=f"Deactivating model deployment {deployment_id}",
+        starts_from=state,
         **timing,
     )
 
@@ -1125,6 +1250,7 @@ def delete_deployment(
             frozenset({DELETED}),
             work_request_id=wr_id,
             describe=f"Deleting model deployment {deployment_id}",
+            starts_from=state,
             **timing,
         )
         _log.info("Deleted model deployment %s.", deployment_id)
