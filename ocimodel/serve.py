@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import socket
 import sys
 import threading
@@ -33,8 +32,6 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 KEEP_ALIVE_SECONDS = 75
 INLINE_BUDGET_SECONDS = 0.002
 QUICK_STREAK = 3
-LEAN_PATHS = re.compile(rb"/predict")
-"""Requests the lean HTTP lane takes (:mod:`ocimodel.local.http11`)."""
 PREDICT_THREADS = 32  # more than the service sends one server at once (16 in flight)
 
 
@@ -306,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         # Longer than the service's pooled connections stay idle (60 s), so the service never
         # reuses a connection this server is closing.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        http=one_write_http_protocol(LEAN_PATHS),
+        http=one_write_http_protocol(),
         proxy_headers=False,
     )
     uvicorn.Server(config).run(sockets=[sock])

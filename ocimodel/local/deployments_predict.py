@@ -422,8 +422,6 @@ def predict_route(state: ServiceState) -> list[BaseRoute]:
 
 PREDICT_PATHS = ("/{id}/predict", "/{id}/predictWithResponseStream")
 _PREDICT_PATH = re.compile(r"/([^/]+)/(?:predict|predictWithResponseStream)")
-LEAN_PATHS = re.compile(rb"/[-.\w]+/(?:predict|predictWithResponseStream)")
-"""Predict requests the lean HTTP lane takes (:mod:`ocimodel.local.http11`): OCID-like ids."""
 
 
 class PredictFastPath:

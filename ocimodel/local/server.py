@@ -29,7 +29,7 @@ import requests
 import uvicorn
 
 from .app import create_app
-from .deployments_predict import LEAN_PATHS, PredictFastPath
+from .deployments_predict import PredictFastPath
 from .faults import ENV_VAR as FAULTS_ENV_VAR
 from .faults import FaultRule, faults_of
 from .http11 import one_write_http_protocol
@@ -75,7 +75,7 @@ def bind_socket(port: int = 0) -> socket.socket:
 def uvicorn_config(app) -> uvicorn.Config:
     """uvicorn settings of the service: quiet, lifespan on, bounded graceful shutdown.
 
-    Each answer leaves in one write and predict requests take the lean HTTP lane
+    httptools' protocol, each answer in one write
     (:func:`~ocimodel.local.http11.one_write_http_protocol`); no proxy-header middleware runs:
     nothing stands in front of a loopback service.
     """
@@ -86,7 +86,7 @@ def uvicorn_config(app) -> uvicorn.Config:
         lifespan="on",
         timeout_graceful_shutdown=5,
         timeout_keep_alive=30,
-        http=one_write_http_protocol(LEAN_PATHS),
+        http=one_write_http_protocol(),
         proxy_headers=False,
     )
 

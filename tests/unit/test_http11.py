@@ -1,5 +1,5 @@
 """The HTTP/1.1 protocol of the local service and the model server (ocimodel.local.http11):
-the lean lane's parser, and a real uvicorn server answering through it over raw sockets."""
+a real uvicorn server on httptools' protocol, answering in one write, over raw sockets."""
 
 from __future__ import annotations
 
@@ -14,51 +14,11 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from ocimodel.local import http11
-from ocimodel.local.http11 import one_write_http_protocol, simple_post
-
-LEAN = re.compile(rb"/lean")
-
-PLAIN = (
-    b"POST /lean?x=1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
-    b'Content-Length: 7\r\n\r\n{"a":1}'
-)
-
-
-def test_a_plain_post_is_parsed_as_h11_would_give_it():
-    raw_path, query, headers, body, rest, keep = simple_post(PLAIN + b"GET /", LEAN)
-    assert (raw_path, query, body, rest, keep) == (b"/lean", b"x=1", b'{"a":1}', b"GET /", True)
-    assert headers == [
-        (b"host", b"h"),
-        (b"content-type", b"application/json"),
-        (b"content-length", b"7"),
-    ]
-    closing = PLAIN.replace(b"Host: h", b"Host: h\r\nConnection: keep-alive, close")
-    assert simple_post(closing, LEAN)[-1] is False
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        (b"POST /lean", b"PUT /lean"),  # another method
-        (b"POST /lean", b"POST /other"),  # another path
-        (b"HTTP/1.1", b"HTTP/1.0"),
-        (b"Content-Length: 7", b"Transfer-Encoding: chunked"),
-        (b"Host: h\r\n", b""),  # no host
-        (b"Host: h", b"Host: h\r\nExpect: 100-continue"),
-        (b"Host: h", b"Host: h\r\nContent-Length: 7"),  # twice
-        (b"Host: h", b"Host: h\r\nBad Name: x"),  # h11 refuses it
-        (b"Host: h", b"Host: h\r\n folded"),  # obsolete line folding
-        (b"Content-Length: 7", b"Content-Length: 9"),  # body not complete yet
-        (b"\r\n\r\n", b"\r\n"),  # head not complete yet
-    ],
-)
-def test_anything_but_a_whole_plain_post_is_left_to_h11(change):
-    assert simple_post(PLAIN.replace(*change), LEAN) is None
+from ocimodel.local.http11 import GatheringTransport, one_write_http_protocol
 
 
 async def app(scope, receive, send) -> None:
-    """Echoes the body; /lean?chunked streams its answer, /lean?fail raises, /other says so."""
+    """Echoes the method, path and body; ?chunked streams its answer, ?fail raises."""
     if scope["type"] != "http":
         return
     body = b""
@@ -82,34 +42,23 @@ async def app(scope, receive, send) -> None:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[int, list]]:
-    """uvicorn with the lean lane on /lean, in a thread; its port and the lane's requests."""
-    taken: list = []
-    real = http11.LeanCycle.run
-
-    async def counted(self, asgi_app) -> None:
-        taken.append(self.scope["path"])
-        await real(self, asgi_app)
-
-    patch = pytest.MonkeyPatch()
-    patch.setattr(http11.LeanCycle, "run", counted)
+def server() -> Iterator[int]:
+    """uvicorn on the one-write protocol, in a thread; its port."""
     sock = socket.socket()
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     config = uvicorn.Config(
-        app, log_level="critical", lifespan="off", http=one_write_http_protocol(LEAN)
+        app, log_level="critical", lifespan="off", http=one_write_http_protocol()
     )
-    assert "LeanLane" in config.http.__name__  # h11 here: httptools is not a dependency
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(srv.serve(sockets=[sock])), daemon=True)
     thread.start()
     while not srv.started:
         time.sleep(0.01)
-    yield sock.getsockname()[1], taken
+    yield sock.getsockname()[1]
     srv.should_exit = True
     thread.join(10)
-    patch.undo()
 
 
 @contextlib.contextmanager
@@ -161,55 +110,87 @@ def post(path: bytes, body: bytes, extra: bytes = b"") -> bytes:
     )
 
 
-def test_plain_posts_take_the_lane_and_the_rest_h11_on_one_connection(server):
-    port, taken = server
-    del taken[:]
-    with connection(port) as sock:
-        sock.sendall(post(b"/lean", b"one"))
+def test_requests_are_answered_on_one_kept_connection(server):
+    with connection(server) as sock:
+        sock.sendall(post(b"/predict", b"one"))
         ((head, body),) = read_answers(sock, 1)
-        assert head.startswith(b"HTTP/1.1 200 OK") and body == b"POST /lean one"
+        assert head.startswith(b"HTTP/1.1 200 OK") and body == b"POST /predict one"
         assert b"date: " in head.lower() and b"server: uvicorn" in head.lower()
         sock.sendall(b"GET /other HTTP/1.1\r\nhost: t\r\n\r\n")
         assert read_answers(sock, 1)[0][1] == b"GET /other "
-        sock.sendall(post(b"/lean", b"two"))
-        assert read_answers(sock, 1)[0][1] == b"POST /lean two"
-    assert taken == ["/lean", "/lean"]
+
+
+def test_an_answer_leaves_in_one_packet(server):
+    with connection(server) as sock:
+        sock.sendall(post(b"/predict", b"x"))
+        time.sleep(0.2)  # both parts are written by now
+        first = sock.recv(65536)
+    assert first.endswith(b"POST /predict x")  # head and body came in one send
 
 
 def test_pipelined_requests_are_answered_in_order(server):
-    port, taken = server
-    del taken[:]
-    with connection(port) as sock:
-        sock.sendall(post(b"/lean", b"a") + post(b"/other", b"b") + post(b"/lean", b"c"))
+    with connection(server) as sock:
+        sock.sendall(post(b"/a", b"a") + post(b"/b", b"b") + post(b"/c", b"c"))
         bodies = [body for _, body in read_answers(sock, 3)]
-    assert bodies == [b"POST /lean a", b"POST /other b", b"POST /lean c"]
-    assert taken == ["/lean"]  # what followed went to h11 whole, in order
+    assert bodies == [b"POST /a a", b"POST /b b", b"POST /c c"]
 
 
-def test_a_request_split_over_packets_goes_to_h11(server):
-    port, taken = server
-    del taken[:]
-    with connection(port) as sock:
-        request = post(b"/lean", b"split")
+def test_a_request_split_over_packets_is_answered(server):
+    with connection(server) as sock:
+        request = post(b"/predict", b"split")
         sock.sendall(request[:20])
         time.sleep(0.05)
         sock.sendall(request[20:])
-        assert read_answers(sock, 1)[0][1] == b"POST /lean split"
-    assert taken == []
+        assert read_answers(sock, 1)[0][1] == b"POST /predict split"
 
 
 def test_connection_close_chunked_answers_and_failures(server):
-    port, _ = server
-    with connection(port) as sock:
-        sock.sendall(post(b"/lean?chunked", b"x"))
+    with connection(server) as sock:
+        sock.sendall(post(b"/p?chunked", b"x"))
         ((head, body),) = read_answers(sock, 1)
-        assert b"transfer-encoding: chunked" in head.lower() and body == b"POST /lean x!"
-        sock.sendall(post(b"/lean?fail", b"x"))
+        assert b"transfer-encoding: chunked" in head.lower() and body == b"POST /p x!"
+        sock.sendall(post(b"/p?fail", b"x"))
         ((head, body),) = read_answers(sock, 1)
         assert head.startswith(b"HTTP/1.1 500 ") and body == b"Internal Server Error"
         assert sock.recv(10) == b""  # a failed answer closes the connection
-    with connection(port) as sock:
-        sock.sendall(post(b"/lean", b"bye", b"connection: close\r\n"))
+    with connection(server) as sock:
+        sock.sendall(post(b"/p", b"bye", b"connection: close\r\n"))
         ((head, body),) = read_answers(sock, 1)
-        assert b"connection: close" in head.lower() and body == b"POST /lean bye"
+        assert b"connection: close" in head.lower() and body == b"POST /p bye"
         assert sock.recv(10) == b""
+
+
+class _Recorder:
+    """A transport that records its writes."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_small_writes_of_one_turn_gather_and_large_ones_go_at_once():
+    async def scenario() -> _Recorder:
+        raw = _Recorder()
+        gathering = GatheringTransport(raw, asyncio.get_running_loop())
+        gathering.write(b"head")
+        gathering.write(b"body")
+        assert raw.sent == []
+        await asyncio.sleep(0)
+        assert raw.sent == [b"headbody"]
+        gathering.write(b"small")
+        gathering.write(b"L" * 70000)  # what was gathered first, then the large write
+        gathering.write(b"tail")
+        gathering.close()  # flushes what is queued
+        return raw
+
+    raw = asyncio.run(scenario())
+    assert raw.sent == [b"headbody", b"small", b"L" * 70000, b"tail"] and raw.closed
