@@ -49,7 +49,7 @@ from ocimodel.deploy import (
     DeploymentNotFoundError,
     DeploySpec,
 )
-from ocimodel.errors import IntrospectionNotPassed, OcimodelError
+from ocimodel.errors import OcimodelError
 from ocimodel.files import is_oci_uri, local_path
 from ocimodel.flows._blocks import load_target
 from ocimodel.flows._locks import deployment_lock, forget_lock
@@ -63,16 +63,18 @@ from ocimodel.flows._runs import (
     publish_summary,
     result_of,
 )
+from ocimodel.summary import ModelState, SummaryDetail
 from ocimodel.tasks.deploy import (
     delete_deployment,
     get_deployment,
     publish_deployment,
     update_deployment,
 )
-from ocimodel.tasks.introspect import introspect_artifact
+from ocimodel.tasks.introspect import introspect_artifact, require_passed
 from ocimodel.tasks.save import FAILED_STATUS, STATUS_TAG, save_model
 from ocimodel.tasks.save import delete_model as delete_catalog_model
 from ocimodel.tasks.source import stage_artifact
+from ocimodel.tasks.summary import PREPARE_DETAILS, RunSummary
 
 if TYPE_CHECKING:
     pass
@@ -214,48 +216,53 @@ def deploy_artifact(
     logger = get_run_logger()
     wait = Wait(max_wait_time, poll_interval)
     ledger = Ledger("deploy-artifact")
-    with OperationRun(ledger, wait, delete_model_on_failure) as run:
-        target = run.target = load_target(credentials_block, settings_block)
-        spec = _deploy_spec(deployment_options, deployment_display_name, freeform_tags)
-        local = None if is_oci_uri(artifact_uri) else local_path(artifact_uri)
-        in_place = artifact_dir is None and local is not None and os.path.isdir(local)
-        folder = stage_artifact(
-            artifact_uri,
-            artifact_dir=None if in_place else (artifact_dir or _staging_dir(artifact_uri)),
-            force_overwrite=True,
-            auth=target.auth,
-        )
-        report = introspect_artifact(folder, auth=target.auth)
-        if report["failures"] and not ignore_introspection:
-            failed = [k for k, r in report["results"].items() if r["success"] is False]
-            raise IntrospectionNotPassed(
-                f"The artifact from {artifact_uri} failed introspection checks {failed}; see "
-                "the 'model-introspection' table artifact for how to fix each one, or pass "
-                "ignore_introspection=True."
+    stages = RunSummary()
+    stages.mark(ModelState.NOTAPPLICABLE, *PREPARE_DETAILS, SummaryDetail.VERIFIED)
+    try:
+        with OperationRun(ledger, wait, delete_model_on_failure) as run:
+            target = run.target = load_target(credentials_block, settings_block)
+            spec = _deploy_spec(deployment_options, deployment_display_name, freeform_tags)
+            local = None if is_oci_uri(artifact_uri) else local_path(artifact_uri)
+            in_place = artifact_dir is None and local is not None and os.path.isdir(local)
+            with stages.stage(SummaryDetail.INTROSPECTED):
+                folder = stage_artifact(
+                    artifact_uri,
+                    artifact_dir=None if in_place else (artifact_dir or _staging_dir(artifact_uri)),
+                    force_overwrite=True,
+                    auth=target.auth,
+                )
+                report = introspect_artifact(folder, auth=target.auth)
+                require_passed(report, f"from {artifact_uri}", ignore_introspection)
+            with stages.stage(SummaryDetail.UPLOADED):
+                model_id = save_model(
+                    folder,
+                    properties=target.properties,
+                    auth=target.auth,
+                    display_name=model_display_name,
+                    description=model_description,
+                    freeform_tags=freeform_tags,
+                    model_version_set=model_version_set,
+                    version_label=version_label,
+                    bucket_uri=bucket_uri or target.property("bucket_uri"),
+                    ignore_introspection=ignore_introspection,
+                )
+            ledger.model_id, ledger.model_saved = model_id, True
+            with stages.stage(SummaryDetail.DEPLOYED):
+                deployment = create_deployment(target, model_id, spec, wait, ledger)
+            stages.deployment(deployment.lifecycle_state)
+            logger.info(
+                "Deployed %s as model %s on deployment %s: %s",
+                artifact_uri,
+                model_id,
+                deployment.id,
+                deployment.model_deployment_url,
             )
-        model_id = save_model(
-            folder,
-            properties=target.properties,
-            auth=target.auth,
-            display_name=model_display_name,
-            description=model_description,
-            freeform_tags=freeform_tags,
-            model_version_set=model_version_set,
-            version_label=version_label,
-            bucket_uri=bucket_uri or target.property("bucket_uri"),
-            ignore_introspection=ignore_introspection,
-        )
-        ledger.model_id, ledger.model_saved = model_id, True
-        deployment = create_deployment(target, model_id, spec, wait, ledger)
-        logger.info(
-            "Deployed %s as model %s on deployment %s: %s",
-            artifact_uri,
-            model_id,
-            deployment.id,
-            deployment.model_deployment_url,
-        )
-        publish_summary(f"Deployed {artifact_uri}", target, deployment, model_id, ledger)
-        return result_of(deployment, model_id, ledger)
+            publish_summary(f"Deployed {artifact_uri}", target, deployment, model_id, ledger)
+    except Exception:
+        stages.publish(f"deploy-artifact of {artifact_uri} failed; see operation-failure.")
+        raise
+    stages.publish(f"deploy-artifact: {artifact_uri} is live on {deployment.id}.")
+    return result_of(deployment, model_id, ledger)
 
 
 @flow(name="promote-model")

@@ -18,7 +18,6 @@ from typing import Any
 
 from prefect import get_run_logger
 
-from ocimodel.errors import IntrospectionNotPassed
 from ocimodel.flows._params import summarized_flow
 from ocimodel.layout import (
     CONDA_DEFAULT_BUCKET,
@@ -28,7 +27,7 @@ from ocimodel.layout import (
 )
 from ocimodel.pipeline import PrepareSpec, run_prepare
 from ocimodel.schema import DATA_SCHEMA_MAX_COL_NUM
-from ocimodel.tasks.introspect import introspect_artifact
+from ocimodel.tasks.introspect import introspect_artifact, require_passed
 from ocimodel.tasks.prepare import run_as_task
 from ocimodel.tasks.verify import verify_artifact
 
@@ -78,13 +77,7 @@ def prepare_model(
     if prepared.removed_model_file:
         logger.warning("Removed %s, the previous prepare's model file", prepared.removed_model_file)
     report = introspect_artifact(folder, check_remote=check_remote)
-    if report["failures"] and not ignore_introspection:
-        failed = [key for key, r in report["results"].items() if r["success"] is False]
-        raise IntrospectionNotPassed(
-            f"The artifact in {folder} failed introspection checks {failed}; see the "
-            "'model-introspection' table artifact for how to fix each one, or pass "
-            "ignore_introspection=True."
-        )
+    require_passed(report, f"in {folder}", ignore_introspection)
     if verify_data is not None:
         verify_artifact(folder, verify_data, input_serializer=model_input_serializer)
     logger.info("Prepared artifact %s (introspection %s)", folder, report["status"])

@@ -40,7 +40,7 @@ from ocimodel.deploy import (
     DeploymentWaitError,
     DeploySpec,
 )
-from ocimodel.errors import ArtifactInputError, IntrospectionNotPassed
+from ocimodel.errors import ArtifactInputError
 from ocimodel.flows._params import summarized_flow
 from ocimodel.flows.prepare_model import DATA_PARAMS as PREPARE_DATA_PARAMS
 from ocimodel.flows.prepare_model import prepare_model
@@ -52,17 +52,19 @@ from ocimodel.layout import (
 )
 from ocimodel.oci import deployment as md
 from ocimodel.schema import DATA_SCHEMA_MAX_COL_NUM
+from ocimodel.summary import ModelState, SummaryDetail
 from ocimodel.tasks.deploy import (
     deploy_model,
     deployment_console_link,
     region_of,
     wait_for_active,
 )
-from ocimodel.tasks.introspect import introspect_artifact
+from ocimodel.tasks.introspect import introspect_artifact, require_passed
 from ocimodel.tasks.predict import predict
 from ocimodel.tasks.save import console_link as model_console_link
 from ocimodel.tasks.save import save_model
 from ocimodel.tasks.source import load_model_file, stage_artifact
+from ocimodel.tasks.summary import PREPARE_DETAILS, RunSummary
 
 DATA_PARAMS = (*PREPARE_DATA_PARAMS, "estimator", "predict_data")
 """Parameters stored in the flow run as a summary (type and shape), never as their value."""
@@ -186,42 +188,56 @@ def prepare_save_deploy(
     _check_sources(params)
     logger = get_run_logger()
     found: dict[str, Any] = {}
+    run = RunSummary()
+    if artifact_uri is not None:  # prepared elsewhere
+        run.mark(ModelState.NOTAPPLICABLE, *PREPARE_DETAILS, SummaryDetail.VERIFIED)
     try:
-        folder = _artifact_folder(params)
-        found["model_id"] = model_id = save_model(
-            folder,
-            ignore_introspection=ignore_introspection,
-            max_wait_time=max_wait_time,
-            poll_interval=poll_interval,
-            **{field: params[name] for name, field in SAVE_PARAMS.items()},
-        )
-        deployed = deploy_model(
-            model_id,
-            {
-                field: params[name]
-                for name, field in DEPLOY_PARAMS.items()
-                if params[name] is not None
-            },
-            wait_for_completion=False,
-            max_wait_time=max_wait_time,
-            poll_interval=poll_interval,
-            replace_failed=replace_failed,
-        )
-        found.update(deployment_id=deployed.id, state=deployed.state)
-        url = deployed.url
-        if wait_for_completion:
-            deployment = wait_for_active(
-                None, deployed.id, max_wait_time=max_wait_time, poll_interval=poll_interval
+        prepared = () if artifact_uri is not None else PREPARE_DETAILS
+        verified = (SummaryDetail.VERIFIED,) if verify_data is not None else ()
+        with run.stage(*prepared, SummaryDetail.INTROSPECTED, *verified):
+            folder = _artifact_folder(params)
+        if prepared and not verified:
+            run.mark(ModelState.AVAILABLE, SummaryDetail.VERIFIED)  # no verify_data given
+        with run.stage(SummaryDetail.UPLOADED):
+            found["model_id"] = model_id = save_model(
+                folder,
+                ignore_introspection=ignore_introspection,
+                max_wait_time=max_wait_time,
+                poll_interval=poll_interval,
+                **{field: params[name] for name, field in SAVE_PARAMS.items()},
             )
-            found["state"], url = deployment.lifecycle_state, deployment.model_deployment_url
+        with run.stage(SummaryDetail.DEPLOYED):
+            deployed = deploy_model(
+                model_id,
+                {
+                    field: params[name]
+                    for name, field in DEPLOY_PARAMS.items()
+                    if params[name] is not None
+                },
+                wait_for_completion=False,
+                max_wait_time=max_wait_time,
+                poll_interval=poll_interval,
+                replace_failed=replace_failed,
+            )
+            found.update(deployment_id=deployed.id, state=deployed.state)
+            url = deployed.url
+            if wait_for_completion:
+                deployment = wait_for_active(
+                    None, deployed.id, max_wait_time=max_wait_time, poll_interval=poll_interval
+                )
+                found["state"], url = deployment.lifecycle_state, deployment.model_deployment_url
+        run.deployment(found["state"])
         result = {"model_id": model_id, "deployment_id": deployed.id, "url": url}
         if predict_data is not None:
-            answer = predict(url, predict_data, input_serializer=model_input_serializer)
+            with run.stage(SummaryDetail.PREDICTED):
+                answer = predict(url, predict_data, input_serializer=model_input_serializer)
             unwrap = isinstance(answer, dict) and "prediction" in answer
             result["prediction"] = answer["prediction"] if unwrap else answer
     except Exception as exc:
         _report_failure(exc, found)
+        run.publish("prepare-save-deploy failed: the stage that failed says what to change.")
         raise
+    run.publish(f"prepare-save-deploy: model {model_id} live on {deployed.id}.")
     logger.info("Model %s is served by %s at %s", model_id, deployed.id, url)
     return result
 
@@ -257,12 +273,7 @@ def _artifact_folder(params: dict[str, Any]) -> str:
             force_overwrite=params["force_overwrite"],
         )
         report = introspect_artifact(folder, check_remote=params["check_remote"])
-        if report["failures"] and not params["ignore_introspection"]:
-            failed = [key for key, r in report["results"].items() if r["success"] is False]
-            raise IntrospectionNotPassed(
-                f"The artifact in {folder} failed introspection checks {failed}; see the "
-                "'model-introspection' table artifact, or pass ignore_introspection=True."
-            )
+        require_passed(report, f"in {folder}", params["ignore_introspection"])
         return folder
     model = params["estimator"]
     if model is None:

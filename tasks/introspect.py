@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from ocimodel.errors import IntrospectionNotPassed
 from ocimodel.introspect import introspect_artifact as run_introspection
 
 if TYPE_CHECKING:
@@ -56,3 +57,16 @@ def introspect_artifact(
         intro.failures,
     )
     return {"status": intro.status, "failures": intro.failures, "results": intro.to_dict()}
+
+
+def require_passed(report: dict[str, Any], where: str, ignore: bool = False) -> None:
+    """Raises IntrospectionNotPassed naming the failed checks of ``report`` (what
+    :func:`introspect_artifact` returned for the artifact ``where``), unless ``ignore``."""
+    if not report["failures"] or ignore:
+        return
+    failed = [key for key, r in report["results"].items() if r["success"] is False]
+    raise IntrospectionNotPassed(
+        f"The artifact {where} failed introspection checks {failed}; see the "
+        "'model-introspection' table artifact for how to fix each one, or pass "
+        "ignore_introspection=True."
+    )

@@ -35,11 +35,13 @@ from ocimodel.oci import auth as oci_auth
 from ocimodel.pipeline import prepare_artifact
 from ocimodel.predict import predict_endpoint
 from ocimodel.save import SaveSpec
+from ocimodel.summary import SummaryDetail
 from ocimodel.tasks import deploy as deploy_tasks
 from ocimodel.tasks._retry import retry_unless_waited
 from ocimodel.tasks.deploy import CORE_LOGGER, DEPLOYMENT_ARTIFACT_KEY, WAIT_PROGRESS_KEY
 from ocimodel.tasks.predict import predict
 from ocimodel.tasks.save import MODEL_ARTIFACT_KEY
+from ocimodel.tasks.summary import SUMMARY_STATUS_KEY
 
 SLUG = "generalml_p311_cpu_x86_64_v1"
 FAST = {"poll_interval": 0.5, "max_wait_time": 120}
@@ -194,6 +196,9 @@ def test_an_estimator_goes_live_and_a_rerun_finds_the_same_model_and_deployment(
     assert out["model_id"] in Artifact.get(MODEL_ARTIFACT_KEY).data
     progress = Artifact.get(WAIT_PROGRESS_KEY)
     assert progress.type == "progress" and progress.data == 100.0
+    table = {r["Details"]: r["Status"] for r in json.loads(Artifact.get(SUMMARY_STATUS_KEY).data)}
+    assert table.pop(SummaryDetail.VERIFIED) == "Available"  # no verify_data given
+    assert set(table.values()) == {"Done"}, table  # every other stage, predict too
 
     flow_run_id = state.state_details.flow_run_id
     logs = _run_logs(flow_run_id)

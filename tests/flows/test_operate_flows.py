@@ -6,6 +6,7 @@ deployment wait for each other."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 import uuid
@@ -34,8 +35,10 @@ from ocimodel.flows.operate import (
 from ocimodel.oci import catalog
 from ocimodel.oci import deployment as md
 from ocimodel.predict import predict_endpoint
+from ocimodel.summary import SummaryDetail
 from ocimodel.tasks.deploy import DEPLOYMENT_ARTIFACT_KEY
 from ocimodel.tasks.introspect import INTROSPECTION_ARTIFACT_KEY
+from ocimodel.tasks.summary import SUMMARY_STATUS_KEY
 
 FAST = {"poll_interval": 1, "max_wait_time": 120}
 
@@ -97,6 +100,9 @@ def test_deploy_promote_rollback_and_tear_down_keep_the_endpoint_answering(
     model_a, dep_id, url = out["model_id"], out["deployment_id"], out["url"]
     assert _predictions(url, X) == estimator.predict(X.head(6)).tolist()
     assert "Passed" in str(_artifact(INTROSPECTION_ARTIFACT_KEY).data)
+    lifecycle = {r["Details"]: r["Status"] for r in json.loads(_artifact(SUMMARY_STATUS_KEY).data)}
+    assert lifecycle[SummaryDetail.DEPLOYED] == lifecycle[SummaryDetail.INTROSPECTED] == "Done"
+    assert lifecycle[SummaryDetail.SERIALIZED] == "Not Applicable"  # prepared elsewhere
     summary = _artifact(SUMMARY_ARTIFACT_KEY).data
     assert model_a in summary and dep_id in summary and f"{url}/predict" in summary
     assert f"https://cloud.oracle.com/data-science/model-deployments/{dep_id}" in summary
