@@ -30,15 +30,13 @@ from ocimodel.deploy import (
 from ocimodel.errors import IntrospectionNotPassed
 from ocimodel.flows._blocks import Target
 from ocimodel.flows._locks import deployment_lock_name
+from ocimodel.tasks._links import deployment_console_link, model_console_link, region_of
 from ocimodel.tasks.deploy import (
     delete_deployment,
     deploy_model,
-    deployment_console_link,
-    region_of,
     wait_for_active,
 )
 from ocimodel.tasks.save import FAILED_STATUS, STATUS_TAG, delete_model, mark_model_failed
-from ocimodel.tasks.save import console_link as model_console_link
 
 if TYPE_CHECKING:
     import oci.data_science.models as dsm

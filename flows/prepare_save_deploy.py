@@ -53,15 +53,13 @@ from ocimodel.layout import (
 from ocimodel.oci import deployment as md
 from ocimodel.schema import DATA_SCHEMA_MAX_COL_NUM
 from ocimodel.summary import ModelState, SummaryDetail
+from ocimodel.tasks._links import deployment_console_link, model_console_link, region_of
 from ocimodel.tasks.deploy import (
     deploy_model,
-    deployment_console_link,
-    region_of,
     wait_for_active,
 )
 from ocimodel.tasks.introspect import introspect_artifact, require_passed
 from ocimodel.tasks.predict import predict
-from ocimodel.tasks.save import console_link as model_console_link
 from ocimodel.tasks.save import save_model
 from ocimodel.tasks.source import load_model_file, stage_artifact
 from ocimodel.tasks.summary import PREPARE_DETAILS, RunSummary

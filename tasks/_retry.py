@@ -12,8 +12,6 @@ from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
-from ocimodel.deploy import DeploymentWaitError
-
 TRANSIENT_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 TRANSIENT_CONFLICT_CODES = frozenset({"IncorrectState", "LockConflict"})
 REMOTE_RETRIES = 1
@@ -58,6 +56,8 @@ def retry_unless_waited(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn`` of tasks that wait on a deployment: retry transient
     failures, never an ended wait (a timeout retried would wait ``max_wait_time`` again; a
     FAILED deployment stays FAILED)."""
+    from ocimodel.deploy import DeploymentWaitError  # here: the prepare tasks never need it
+
     try:
         state.result()
     except BaseException as exc:

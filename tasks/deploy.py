@@ -29,10 +29,9 @@ from ocimodel.deploy import (
     DeploySpec,
 )
 from ocimodel.oci import deployment as md
-from ocimodel.oci.auth import resolve_auth
+from ocimodel.tasks._links import deployment_console_link, model_console_link, region_of
 from ocimodel.tasks._progress import progress_artifacts
 from ocimodel.tasks._retry import WAITING_TASK
-from ocimodel.tasks.save import console_link as model_console_link
 
 if TYPE_CHECKING:
     import oci.data_science.models as dsm
@@ -43,22 +42,6 @@ DEPLOYMENT_ARTIFACT_KEY = "model-deployment"
 WAIT_PROGRESS_KEY = "deployment-wait"
 CORE_LOGGER = core.__name__
 """The std logger the deploy stage reports on (``ocimodel.deploy``)."""
-
-
-def region_of(ocid: str, auth: AuthLike = None) -> str | None:
-    """The region an OCID names (``ocid1.<kind>.oc1.<region>.<id>``), else the auth's."""
-    parts = ocid.split(".")
-    if len(parts) > 4 and parts[3]:
-        return parts[3]
-    with contextlib.suppress(Exception):
-        return resolve_auth(auth).config.get("region") or None
-    return None
-
-
-def deployment_console_link(deployment_id: str, region: str | None) -> str:
-    """The OCI console page of a model deployment."""
-    suffix = f"?region={region}" if region else ""
-    return f"https://cloud.oracle.com/data-science/model-deployments/{deployment_id}{suffix}"
 
 
 class _RunLogBridge(logging.Handler):

@@ -22,6 +22,7 @@ from ocimodel.model_version_set import ModelVersionSet
 from ocimodel.oci import catalog
 from ocimodel.save import SaveSpec
 from ocimodel.save import save_model as save_to_catalog
+from ocimodel.tasks._links import model_console_link, region_of
 from ocimodel.tasks._progress import progress_artifacts
 from ocimodel.tasks._retry import REMOTE_TASK
 
@@ -31,12 +32,6 @@ if TYPE_CHECKING:
 MODEL_ARTIFACT_KEY = "saved-model"
 UPLOAD_PROGRESS_KEY = "model-upload"
 DOWNLOAD_PROGRESS_KEY = "model-download"
-
-
-def console_link(ocid: str, region: str | None) -> str:
-    """The OCI console page of a model."""
-    suffix = f"?region={region}" if region else ""
-    return f"https://cloud.oracle.com/data-science/models/{ocid}{suffix}"
 
 
 @task(name="save-model", **REMOTE_TASK)
@@ -54,13 +49,12 @@ def save_model(
         saved = save_to_catalog(
             artifact_dir, SaveSpec.of(**options), properties=properties, auth=auth
         )
-    parts = saved.model_id.split(".")
-    region = parts[3] if len(parts) > 4 and parts[3] else None
+    region = region_of(saved.model_id, auth)
     create_markdown_artifact(
         key=MODEL_ARTIFACT_KEY,
         markdown=(
             f"**Model** `{saved.model_id}` ({saved.model.display_name})\n\n"
-            f"[Open in the OCI console]({console_link(saved.model_id, region)})"
+            f"[Open in the OCI console]({model_console_link(saved.model_id, region)})"
         ),
         description="The model in the OCI Data Science model catalog",
     )

@@ -10,17 +10,16 @@ fetched and checked.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 
 from ocimodel.artifact.source import place_artifact
-from ocimodel.errors import ArtifactFileExistsError, ArtifactInputError, ArtifactSourceNotFoundError
-from ocimodel.files import create_temp_dir, is_oci_uri, local_path, same_bytes
-from ocimodel.layout import DEFAULT_MODEL_SAVE_SERIALIZER, MANIFEST_NAME
-from ocimodel.oci.storage import copy_uri, iter_files, uri_exists
+from ocimodel.errors import ArtifactInputError, ArtifactSourceNotFoundError
+from ocimodel.files import is_oci_uri, local_path
+from ocimodel.layout import DEFAULT_MODEL_SAVE_SERIALIZER
+from ocimodel.oci.storage import copy_uri, uri_exists
 from ocimodel.serde import get_model_save_serializer
 from ocimodel.tasks._retry import REMOTE_TASK
 
@@ -55,30 +54,6 @@ def load_model_file(
     return model
 
 
-def _converge(staged: str, target: str, force_overwrite: bool) -> int:
-    """Moves the staged files into ``target``, leaving alone those it already holds; returns
-    how many changed. A different existing file needs ``force_overwrite`` (checked first)."""
-    incoming = [rel for rel, _ in iter_files(staged)]
-    changed = []
-    for rel in incoming:
-        dest = os.path.join(target, *rel.split("/"))
-        if not os.path.lexists(dest):
-            changed.append(rel)
-        elif not (os.path.isfile(dest) and same_bytes(os.path.join(staged, rel), dest)):
-            changed.append(rel)
-    conflicts = [rel for rel in changed if os.path.lexists(os.path.join(target, rel))]
-    if conflicts and not force_overwrite:
-        raise ArtifactFileExistsError([os.path.join(target, c) for c in conflicts])
-    for rel in changed:
-        dest = os.path.join(target, *rel.split("/"))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        os.replace(os.path.join(staged, *rel.split("/")), dest)
-    stale = os.path.join(target, MANIFEST_NAME)
-    if MANIFEST_NAME not in incoming and os.path.exists(stale):
-        os.unlink(stale)
-    return len(changed)
-
-
 @task(name="stage-artifact", **REMOTE_TASK)
 def stage_artifact(
     artifact_uri: str,
@@ -99,21 +74,6 @@ def stage_artifact(
                 "folder to unpack it into."
             )
         artifact_dir = source
-    target = os.path.abspath(os.path.expanduser(os.fspath(artifact_dir)))
-    if not is_oci_uri(artifact_uri) and os.path.abspath(local_path(artifact_uri)) == target:
-        folder = place_artifact(artifact_uri, target, model_file_name, auth=auth)
-        logger.info("Using the artifact in %s", folder)
-        return folder
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    scratch = create_temp_dir(parent, prefix=".ocimodel-stage-")
-    try:
-        staged = place_artifact(
-            artifact_uri, os.path.join(scratch, "artifact"), model_file_name, auth=auth
-        )
-        os.makedirs(target, exist_ok=True)
-        changed = _converge(staged, target, force_overwrite)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    logger.info("Staged %s in %s (%d file(s) changed)", artifact_uri, target, changed)
-    return target
+    folder = place_artifact(artifact_uri, artifact_dir, model_file_name, force_overwrite, auth)
+    logger.info("Staged %s in %s", artifact_uri, folder)
+    return folder

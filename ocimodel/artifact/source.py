@@ -20,7 +20,7 @@ from ocimodel.errors import (
     ArtifactSourceNotFoundError,
     OcimodelError,
 )
-from ocimodel.files import is_oci_uri, local_path
+from ocimodel.files import is_oci_uri, local_path, same_bytes
 from ocimodel.layout import (
     MANIFEST_NAME,
     METADATA_FILE,
@@ -48,8 +48,10 @@ def place_artifact(
     """Puts the artifact at ``uri`` into ``artifact_dir`` and returns that folder's path.
 
     The source is staged next to the target and checked (structure, runtime.yaml and, with
-    ``verify``, the sha256 manifest when it has one) first; existing files are replaced only
-    with ``force_overwrite``. ``uri`` naming ``artifact_dir`` itself only checks it.
+    ``verify``, the sha256 manifest when it has one) first. A file the target already holds
+    byte for byte is left untouched (so placing the same artifact again converges); other
+    existing files are replaced only with ``force_overwrite``. ``uri`` naming ``artifact_dir``
+    itself only checks it.
     """
     target = os.path.abspath(os.path.expanduser(os.fspath(artifact_dir)))
     if not is_oci_uri(uri):
@@ -77,11 +79,12 @@ def place_artifact(
         if verify:
             verify_manifest(staging)
         incoming = [rel for rel, _ in iter_files(staging)]
-        conflicts = [rel for rel in incoming if os.path.lexists(os.path.join(target, rel))]
+        changed = [rel for rel in incoming if not _holds_same(target, staging, rel)]
+        conflicts = [rel for rel in changed if os.path.lexists(os.path.join(target, rel))]
         if conflicts and not force_overwrite:
             raise ArtifactFileExistsError([os.path.join(target, c) for c in conflicts])
         os.makedirs(target, exist_ok=True)
-        for rel in incoming:
+        for rel in changed:
             dest = os.path.join(target, *rel.split("/"))
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.replace(os.path.join(staging, *rel.split("/")), dest)
@@ -91,6 +94,13 @@ def place_artifact(
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
     return target
+
+
+def _holds_same(target: str, staging: str, rel: str) -> bool:
+    """Whether ``target`` already has the staged file ``rel``, byte for byte: it is left
+    untouched (its modification time is part of a save's identity), and needs no overwrite."""
+    dest = os.path.join(target, *rel.split("/"))
+    return os.path.isfile(dest) and same_bytes(os.path.join(staging, *rel.split("/")), dest)
 
 
 def _materialize(uri: str, staging: str, scratch: str, auth: AuthLike) -> None:
